@@ -1,0 +1,130 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { DocentError } from './errors.ts';
+
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const fraction = z.coerce.number().min(0).max(1);
+
+/**
+ * Every setting Docent reads from the environment, with its default. This schema is the only
+ * place defaults live; code receives the parsed, frozen `Config`.
+ */
+const configSchema = z
+  .object({
+    DOCENT_DATA_DIR: z.string().min(1).default('./data'),
+    DOCENT_MODELS_DIR: z.string().min(1).default('./models'),
+    DOCENT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+    /** Chunk size and overlap are counted in tokens of `ingest/chunk/tokens.ts`, not characters. */
+    DOCENT_CHUNK_SIZE: integer(16, 8192).default(200),
+    DOCENT_CHUNK_OVERLAP: integer(0, 4096).default(30),
+
+    /** `use-lite` (offline default) or `transformers:<model directory or org/name under DOCENT_MODELS_DIR>`. */
+    DOCENT_EMBEDDER: z.string().min(1).default('use-lite'),
+    DOCENT_EMBED_BATCH_SIZE: integer(1, 1024).default(32),
+
+    DOCENT_FUSION: z.enum(['rrf', 'weighted']).default('rrf'),
+    DOCENT_RRF_K: integer(1, 10_000).default(60),
+    /** Weight of the dense side in weighted fusion; the sparse side gets 1 - alpha. */
+    DOCENT_FUSION_ALPHA: fraction.default(0.5),
+    DOCENT_FUSION_NORMALIZATION: z.enum(['minmax', 'zscore']).default('minmax'),
+    /** Candidates taken from each retriever before fusion, as a multiple of topK. */
+    DOCENT_CANDIDATE_MULTIPLIER: integer(1, 100).default(4),
+
+    DOCENT_HNSW_M: integer(2, 128).default(16),
+    DOCENT_HNSW_EF_CONSTRUCTION: integer(10, 2000).default(200),
+    DOCENT_HNSW_EF_SEARCH: integer(10, 5000).default(100),
+
+    /** `auto` uses an installed generative model when one is configured, else the extractive answerer. */
+    DOCENT_GENERATOR: z.string().min(1).default('auto'),
+
+    DOCENT_HOST: z.string().min(1).default('127.0.0.1'),
+    DOCENT_PORT: integer(0, 65_535).default(8080),
+    DOCENT_MAX_UPLOAD_BYTES: integer(1, 4 * 1024 ** 3).default(50 * 1024 * 1024),
+    REDIS_URL: z.string().url().optional(),
+
+    DOCENT_PARSE_TIMEOUT_MS: integer(100, 3_600_000).default(120_000),
+    DOCENT_PARSE_MAX_MEMORY_MB: integer(64, 65_536).default(1024),
+
+    HF_ENDPOINT: z.string().url().default('https://huggingface.co'),
+  })
+  .superRefine((value, context) => {
+    if (value.DOCENT_CHUNK_OVERLAP >= value.DOCENT_CHUNK_SIZE) {
+      context.addIssue({
+        code: 'custom',
+        path: ['DOCENT_CHUNK_OVERLAP'],
+        message: `DOCENT_CHUNK_OVERLAP (${value.DOCENT_CHUNK_OVERLAP}) must be smaller than DOCENT_CHUNK_SIZE (${value.DOCENT_CHUNK_SIZE})`,
+      });
+    }
+  });
+
+type RawConfig = z.infer<typeof configSchema>;
+
+export interface Config {
+  readonly dataDir: string;
+  readonly modelsDir: string;
+  readonly logLevel: RawConfig['DOCENT_LOG_LEVEL'];
+  readonly chunking: { readonly chunkSize: number; readonly chunkOverlap: number };
+  readonly embedder: { readonly spec: string; readonly batchSize: number };
+  readonly fusion: {
+    readonly method: RawConfig['DOCENT_FUSION'];
+    readonly rrfK: number;
+    readonly alpha: number;
+    readonly normalization: RawConfig['DOCENT_FUSION_NORMALIZATION'];
+    readonly candidateMultiplier: number;
+  };
+  readonly hnsw: { readonly m: number; readonly efConstruction: number; readonly efSearch: number };
+  readonly generator: string;
+  readonly server: { readonly host: string; readonly port: number; readonly maxUploadBytes: number };
+  readonly redisUrl: string | undefined;
+  readonly parsing: { readonly timeoutMs: number; readonly maxMemoryMb: number };
+  readonly hfEndpoint: string;
+}
+
+/**
+ * Parses the environment once into a frozen Config. Raises INVALID_ARGUMENT naming every
+ * invalid variable and its value.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([key, value]) => (key.startsWith('DOCENT_') || key === 'REDIS_URL' || key === 'HF_ENDPOINT') && value !== ''),
+  );
+  const parsed = configSchema.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'environment');
+      const value = present[name];
+      return `${name}${value === undefined ? '' : ` (${JSON.stringify(value)})`}: ${issue.message}`;
+    });
+    throw new DocentError('INVALID_ARGUMENT', `Invalid configuration. ${problems.join('; ')}`);
+  }
+  const raw = parsed.data;
+
+  return deepFreeze({
+    dataDir: path.resolve(raw.DOCENT_DATA_DIR),
+    modelsDir: path.resolve(raw.DOCENT_MODELS_DIR),
+    logLevel: raw.DOCENT_LOG_LEVEL,
+    chunking: { chunkSize: raw.DOCENT_CHUNK_SIZE, chunkOverlap: raw.DOCENT_CHUNK_OVERLAP },
+    embedder: { spec: raw.DOCENT_EMBEDDER, batchSize: raw.DOCENT_EMBED_BATCH_SIZE },
+    fusion: {
+      method: raw.DOCENT_FUSION,
+      rrfK: raw.DOCENT_RRF_K,
+      alpha: raw.DOCENT_FUSION_ALPHA,
+      normalization: raw.DOCENT_FUSION_NORMALIZATION,
+      candidateMultiplier: raw.DOCENT_CANDIDATE_MULTIPLIER,
+    },
+    hnsw: { m: raw.DOCENT_HNSW_M, efConstruction: raw.DOCENT_HNSW_EF_CONSTRUCTION, efSearch: raw.DOCENT_HNSW_EF_SEARCH },
+    generator: raw.DOCENT_GENERATOR,
+    server: { host: raw.DOCENT_HOST, port: raw.DOCENT_PORT, maxUploadBytes: raw.DOCENT_MAX_UPLOAD_BYTES },
+    redisUrl: raw.REDIS_URL,
+    parsing: { timeoutMs: raw.DOCENT_PARSE_TIMEOUT_MS, maxMemoryMb: raw.DOCENT_PARSE_MAX_MEMORY_MB },
+    hfEndpoint: raw.HF_ENDPOINT,
+  });
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) {
+    if (child !== null && typeof child === 'object') deepFreeze(child as object);
+  }
+  return Object.freeze(value);
+}
