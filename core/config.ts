@@ -43,6 +43,19 @@ const configSchema = z
     DOCENT_MAX_UPLOAD_BYTES: integer(1, 4 * 1024 ** 3).default(50 * 1024 * 1024),
     REDIS_URL: z.string().url().optional(),
 
+    /** Prefix of every Redis key of the job queues, so several deployments can share one Redis. */
+    DOCENT_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('docent'),
+    /** Runs of a job, the first included, before a transient error fails it. */
+    DOCENT_QUEUE_ATTEMPTS: integer(1, 100).default(3),
+    /** Delay before the first retry; each later retry waits twice as long as the previous one. */
+    DOCENT_QUEUE_BACKOFF_MS: integer(0, 3_600_000).default(2000),
+    /** How long shutdown waits for running jobs before handing them back to the queue for a later retry. */
+    DOCENT_QUEUE_SHUTDOWN_TIMEOUT_MS: integer(0, 3_600_000).default(30_000),
+    /** Lifetime of uploaded bytes and large job results stored in Redis for remote workers. */
+    DOCENT_BLOB_TTL_SECONDS: integer(60, 90 * 86_400).default(7 * 86_400),
+    /** Largest blob the Redis blob store accepts (Redis strings stop at 512 MiB). */
+    DOCENT_BLOB_MAX_BYTES: integer(1, 512 * 1024 ** 2).default(256 * 1024 ** 2),
+
     DOCENT_PARSE_TIMEOUT_MS: integer(100, 3_600_000).default(120_000),
     DOCENT_PARSE_MAX_MEMORY_MB: integer(64, 65_536).default(1024),
 
@@ -77,6 +90,14 @@ export interface Config {
   readonly generator: string;
   readonly server: { readonly host: string; readonly port: number; readonly maxUploadBytes: number };
   readonly redisUrl: string | undefined;
+  readonly queue: {
+    readonly prefix: string;
+    readonly attempts: number;
+    readonly backoffMs: number;
+    readonly shutdownTimeoutMs: number;
+    readonly blobTtlSeconds: number;
+    readonly blobMaxBytes: number;
+  };
   readonly parsing: { readonly timeoutMs: number; readonly maxMemoryMb: number };
   readonly hfEndpoint: string;
 }
@@ -117,6 +138,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     generator: raw.DOCENT_GENERATOR,
     server: { host: raw.DOCENT_HOST, port: raw.DOCENT_PORT, maxUploadBytes: raw.DOCENT_MAX_UPLOAD_BYTES },
     redisUrl: raw.REDIS_URL,
+    queue: {
+      prefix: raw.DOCENT_QUEUE_PREFIX,
+      attempts: raw.DOCENT_QUEUE_ATTEMPTS,
+      backoffMs: raw.DOCENT_QUEUE_BACKOFF_MS,
+      shutdownTimeoutMs: raw.DOCENT_QUEUE_SHUTDOWN_TIMEOUT_MS,
+      blobTtlSeconds: raw.DOCENT_BLOB_TTL_SECONDS,
+      blobMaxBytes: raw.DOCENT_BLOB_MAX_BYTES,
+    },
     parsing: { timeoutMs: raw.DOCENT_PARSE_TIMEOUT_MS, maxMemoryMb: raw.DOCENT_PARSE_MAX_MEMORY_MB },
     hfEndpoint: raw.HF_ENDPOINT,
   });
