@@ -37,6 +37,22 @@ const configSchema = z
 
     /** `auto` uses an installed generative model when one is configured, else the extractive answerer. */
     DOCENT_GENERATOR: z.string().min(1).default('auto'),
+    /** Weight file variant of the generative model: `q4` reads `onnx/model_q4.onnx`, `q8` reads `onnx/model_quantized.onnx`. */
+    DOCENT_GENERATION_DTYPE: z.enum(['q4', 'q8', 'int8', 'uint8', 'bnb4', 'q4f16', 'fp16', 'fp32']).default('q4'),
+    DOCENT_GENERATION_MAX_NEW_TOKENS: integer(1, 8192).default(256),
+    /** Token budget for prompt plus answer; capped by the model's max_position_embeddings. */
+    DOCENT_GENERATION_CONTEXT_TOKENS: integer(256, 131_072).default(4096),
+    /** Memory bound of the cross-request prefix KV cache, in MiB; 0 disables it. */
+    DOCENT_PREFIX_CACHE_MB: integer(0, 65_536).default(512),
+    /** Maximum draft tokens per prompt-lookup step; 0 turns prompt-lookup decoding off. */
+    DOCENT_PROMPT_LOOKUP_TOKENS: integer(0, 64).default(10),
+    /** Longest output n-gram searched for in the prompt when drafting. */
+    DOCENT_PROMPT_LOOKUP_NGRAM: integer(1, 16).default(3),
+    /** Requests waiting for the model beyond this many are rejected with BUSY. */
+    DOCENT_GENERATION_QUEUE_SIZE: integer(0, 10_000).default(16),
+    DOCENT_GENERATION_TIMEOUT_MS: integer(100, 3_600_000).default(120_000),
+    /** onnxruntime intra-op threads; 0 lets onnxruntime choose. */
+    DOCENT_GENERATION_THREADS: integer(0, 256).default(0),
 
     DOCENT_HOST: z.string().min(1).default('127.0.0.1'),
     DOCENT_PORT: integer(0, 65_535).default(8080),
@@ -58,6 +74,12 @@ const configSchema = z
 
     DOCENT_PARSE_TIMEOUT_MS: integer(100, 3_600_000).default(120_000),
     DOCENT_PARSE_MAX_MEMORY_MB: integer(64, 65_536).default(1024),
+    /** PDFs with more pages are rejected with PARSE_LIMIT_EXCEEDED. */
+    DOCENT_PARSE_MAX_PAGES: integer(1, 1_000_000).default(5000),
+    /** Total uncompressed size allowed for the entries of a DOCX (ZIP) file, in MiB; guards against ZIP bombs. */
+    DOCENT_PARSE_MAX_UNZIPPED_MB: integer(1, 65_536).default(512),
+    /** tesseract language packs for OCR of scanned PDFs, joined by `+`, e.g. `eng+deu`. */
+    DOCENT_OCR_LANGUAGES: z.string().regex(/^[A-Za-z_]+(?:\+[A-Za-z_]+)*$/).default('eng'),
 
     HF_ENDPOINT: z.string().url().default('https://huggingface.co'),
   })
@@ -88,6 +110,17 @@ export interface Config {
   };
   readonly hnsw: { readonly m: number; readonly efConstruction: number; readonly efSearch: number };
   readonly generator: string;
+  readonly generation: {
+    readonly dtype: RawConfig['DOCENT_GENERATION_DTYPE'];
+    readonly maxNewTokens: number;
+    readonly contextTokens: number;
+    readonly prefixCacheBytes: number;
+    readonly promptLookupTokens: number;
+    readonly promptLookupNgram: number;
+    readonly queueSize: number;
+    readonly timeoutMs: number;
+    readonly threads: number;
+  };
   readonly server: { readonly host: string; readonly port: number; readonly maxUploadBytes: number };
   readonly redisUrl: string | undefined;
   readonly queue: {
@@ -98,7 +131,13 @@ export interface Config {
     readonly blobTtlSeconds: number;
     readonly blobMaxBytes: number;
   };
-  readonly parsing: { readonly timeoutMs: number; readonly maxMemoryMb: number };
+  readonly parsing: {
+    readonly timeoutMs: number;
+    readonly maxMemoryMb: number;
+    readonly maxPages: number;
+    readonly maxUnzippedMb: number;
+    readonly ocrLanguages: string;
+  };
   readonly hfEndpoint: string;
 }
 
@@ -136,6 +175,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     hnsw: { m: raw.DOCENT_HNSW_M, efConstruction: raw.DOCENT_HNSW_EF_CONSTRUCTION, efSearch: raw.DOCENT_HNSW_EF_SEARCH },
     generator: raw.DOCENT_GENERATOR,
+    generation: {
+      dtype: raw.DOCENT_GENERATION_DTYPE,
+      maxNewTokens: raw.DOCENT_GENERATION_MAX_NEW_TOKENS,
+      contextTokens: raw.DOCENT_GENERATION_CONTEXT_TOKENS,
+      prefixCacheBytes: raw.DOCENT_PREFIX_CACHE_MB * 1024 * 1024,
+      promptLookupTokens: raw.DOCENT_PROMPT_LOOKUP_TOKENS,
+      promptLookupNgram: raw.DOCENT_PROMPT_LOOKUP_NGRAM,
+      queueSize: raw.DOCENT_GENERATION_QUEUE_SIZE,
+      timeoutMs: raw.DOCENT_GENERATION_TIMEOUT_MS,
+      threads: raw.DOCENT_GENERATION_THREADS,
+    },
     server: { host: raw.DOCENT_HOST, port: raw.DOCENT_PORT, maxUploadBytes: raw.DOCENT_MAX_UPLOAD_BYTES },
     redisUrl: raw.REDIS_URL,
     queue: {
@@ -146,7 +196,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       blobTtlSeconds: raw.DOCENT_BLOB_TTL_SECONDS,
       blobMaxBytes: raw.DOCENT_BLOB_MAX_BYTES,
     },
-    parsing: { timeoutMs: raw.DOCENT_PARSE_TIMEOUT_MS, maxMemoryMb: raw.DOCENT_PARSE_MAX_MEMORY_MB },
+    parsing: {
+      timeoutMs: raw.DOCENT_PARSE_TIMEOUT_MS,
+      maxMemoryMb: raw.DOCENT_PARSE_MAX_MEMORY_MB,
+      maxPages: raw.DOCENT_PARSE_MAX_PAGES,
+      maxUnzippedMb: raw.DOCENT_PARSE_MAX_UNZIPPED_MB,
+      ocrLanguages: raw.DOCENT_OCR_LANGUAGES,
+    },
     hfEndpoint: raw.HF_ENDPOINT,
   });
 }

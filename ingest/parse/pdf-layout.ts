@@ -1,0 +1,327 @@
+/**
+ * Reading-order reconstruction for one PDF page from positioned text items: items are grouped
+ * into segments (runs on one baseline without a wide gap), segments into columns (split at a
+ * vertical gutter that no body line crosses) and lines, and lines into headings, paragraphs,
+ * lists and table rows. Coordinates are PDF user space: y grows upwards, units are points.
+ */
+
+export interface PositionedText {
+  readonly text: string;
+  /** Left edge and baseline. */
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  /** Font size in points. */
+  readonly size: number;
+  readonly rtl: boolean;
+}
+
+export interface Segment {
+  readonly items: PositionedText[];
+  readonly x0: number;
+  readonly x1: number;
+  readonly y: number;
+  readonly size: number;
+  readonly text: string;
+}
+
+export interface Line {
+  readonly segments: Segment[];
+  readonly x0: number;
+  readonly x1: number;
+  readonly y: number;
+  readonly size: number;
+}
+
+export type LayoutBlock =
+  | { readonly kind: 'heading'; readonly text: string; readonly size: number }
+  | { readonly kind: 'paragraph' | 'list'; readonly text: string }
+  | { readonly kind: 'table'; readonly rows: string[] };
+
+const CJK = /[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]/u;
+const RTL = /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]/u;
+const LIST_MARKER = /^(?:[•◦▪▫●○■□‣⁃∙·–—*-]\s|\(?\d{1,3}[.)]\s|\(?[a-z][.)]\s)/u;
+
+/** Splits the items of one baseline into segments wherever the horizontal gap exceeds `gapFactor` font sizes. */
+export function buildSegments(items: readonly PositionedText[], gapFactor = 1.0): Segment[] {
+  const lines = groupByBaseline(
+    items.filter((item) => item.text.trim() !== ''),
+    (item) => item.y,
+    (item) => item.size,
+  );
+  const segments: Segment[] = [];
+  for (const lineItems of lines) {
+    lineItems.sort((a, b) => a.x - b.x);
+    let current: PositionedText[] = [];
+    let right = -Infinity;
+    for (const item of lineItems) {
+      const gap = item.x - right;
+      if (current.length > 0 && gap > gapFactor * Math.max(item.size, 4)) {
+        segments.push(makeSegment(current));
+        current = [];
+      }
+      current.push(item);
+      right = Math.max(right, item.x + item.width);
+    }
+    if (current.length > 0) segments.push(makeSegment(current));
+  }
+  return segments;
+}
+
+function makeSegment(items: PositionedText[]): Segment {
+  const rtl = items.filter((item) => item.rtl).length > items.length / 2;
+  const ordered = rtl ? [...items].sort((a, b) => b.x + b.width - (a.x + a.width)) : items;
+  let text = '';
+  let previous: PositionedText | undefined;
+  for (const item of ordered) {
+    if (previous !== undefined) {
+      const gap = rtl ? previous.x - (item.x + item.width) : item.x - (previous.x + previous.width);
+      const needsSpace =
+        gap > 0.12 * Math.max(item.size, 1) &&
+        !/\s$/.test(text) &&
+        !/^\s/.test(item.text) &&
+        !(CJK.test(text.slice(-1)) && CJK.test(item.text[0] ?? ''));
+      if (needsSpace) text += ' ';
+    }
+    text += item.text;
+    previous = item;
+  }
+  const x0 = Math.min(...items.map((item) => item.x));
+  const x1 = Math.max(...items.map((item) => item.x + item.width));
+  const size = median(items.map((item) => item.size));
+  return {
+    items,
+    x0,
+    x1,
+    y: median(items.map((item) => item.y)),
+    size,
+    text: text.replace(/\s+/g, ' ').trim(),
+  };
+}
+
+/** Groups values whose baselines lie within half a font size of each other, top line first. */
+function groupByBaseline<T>(
+  values: readonly T[],
+  baseline: (value: T) => number,
+  size: (value: T) => number,
+): T[][] {
+  const sorted = [...values].sort((a, b) => baseline(b) - baseline(a));
+  const groups: { y: number; size: number; members: T[] }[] = [];
+  for (const value of sorted) {
+    const y = baseline(value);
+    const tolerance = 0.5 * Math.min(size(value), 20);
+    const group = groups.find(
+      (candidate) => Math.abs(candidate.y - y) <= Math.max(tolerance, 0.5 * Math.min(candidate.size, 20)),
+    );
+    if (group === undefined) groups.push({ y, size: size(value), members: [value] });
+    else group.members.push(value);
+  }
+  return groups.map((group) => group.members);
+}
+
+/**
+ * Orders segments for reading: where a vertical gutter separates two columns of body text, the
+ * page is read in horizontal bands (split by segments that cross the gutter, such as titles),
+ * each band left column first, then right column, recursively for more columns.
+ */
+export function orderSegments(segments: readonly Segment[], depth = 0): Segment[][] {
+  const split = depth < 3 ? findGutter(segments) : undefined;
+  if (split === undefined) return [segments.slice()];
+
+  const regions: Segment[][] = [];
+  let left: Segment[] = [];
+  let right: Segment[] = [];
+  const flush = (): void => {
+    if (left.length > 0) regions.push(...orderSegments(left, depth + 1));
+    if (right.length > 0) regions.push(...orderSegments(right, depth + 1));
+    left = [];
+    right = [];
+  };
+  for (const segment of [...segments].sort((a, b) => b.y - a.y)) {
+    if (segment.x1 <= split.start + 1) left.push(segment);
+    else if (segment.x0 >= split.end - 1) right.push(segment);
+    else {
+      flush();
+      regions.push([segment]);
+    }
+  }
+  flush();
+  return regions;
+}
+
+interface Gutter {
+  readonly start: number;
+  readonly end: number;
+}
+
+function findGutter(segments: readonly Segment[]): Gutter | undefined {
+  if (segments.length < 8) return undefined;
+  const minX = Math.floor(Math.min(...segments.map((segment) => segment.x0)));
+  const maxX = Math.ceil(Math.max(...segments.map((segment) => segment.x1)));
+  const width = maxX - minX;
+  if (width < 100) return undefined;
+
+  const coverage = new Array<number>(width + 1).fill(0);
+  for (const segment of segments) {
+    for (
+      let x = Math.max(0, Math.floor(segment.x0) - minX);
+      x <= Math.min(width, Math.ceil(segment.x1) - minX);
+      x += 1
+    )
+      coverage[x]! += 1;
+  }
+
+  // Search the middle of the text area for the widest run of least coverage.
+  const from = Math.floor(width * 0.2);
+  const to = Math.ceil(width * 0.8);
+  let best: { start: number; end: number; count: number } | undefined;
+  let x = from;
+  while (x <= to) {
+    const count = coverage[x]!;
+    let end = x;
+    while (end + 1 <= to && coverage[end + 1] === count) end += 1;
+    if (best === undefined || count < best.count || (count === best.count && end - x > best.end - best.start))
+      best = { start: x, end, count };
+    x = end + 1;
+  }
+  if (best === undefined) return undefined;
+
+  const gutter = { start: best.start + minX, end: best.end + 1 + minX };
+  const bodySize = median(segments.map((segment) => segment.size));
+  if (gutter.end - gutter.start < Math.max(0.8 * bodySize, 6)) return undefined;
+
+  const left = segments.filter((segment) => segment.x1 <= gutter.start + 1);
+  const right = segments.filter((segment) => segment.x0 >= gutter.end - 1);
+  const crossing = segments.length - left.length - right.length;
+  if (left.length < 4 || right.length < 4 || crossing > 0.25 * (left.length + right.length)) return undefined;
+
+  // Columns of body text fill their width on most lines; table columns do not.
+  const leftWidth = gutter.start - Math.min(...left.map((segment) => segment.x0));
+  const rightWidth = Math.max(...right.map((segment) => segment.x1)) - gutter.end;
+  const fills = (side: Segment[], columnWidth: number): boolean =>
+    median(side.map((segment) => segment.x1 - segment.x0)) >= 0.6 * columnWidth;
+  if (!fills(left, leftWidth) || !fills(right, rightWidth)) return undefined;
+  if (Math.min(leftWidth, rightWidth) < 0.2 * width) return undefined;
+  return gutter;
+}
+
+/** Groups the segments of one region into lines, top first; segments of a line are in reading order. */
+export function buildLines(region: readonly Segment[]): Line[] {
+  return groupByBaseline(
+    region,
+    (segment) => segment.y,
+    (segment) => segment.size,
+  ).map((segments) => {
+    const rtl =
+      segments.filter((segment) => RTL.test(segment.text)).length > segments.length / 2 &&
+      isMostlyRtl(segments.map((segment) => segment.text).join(''));
+    segments.sort((a, b) => (rtl ? b.x1 - a.x1 : a.x0 - b.x0));
+    return {
+      segments,
+      x0: Math.min(...segments.map((segment) => segment.x0)),
+      x1: Math.max(...segments.map((segment) => segment.x1)),
+      y: Math.max(...segments.map((segment) => segment.y)),
+      size: Math.max(...segments.map((segment) => segment.size)),
+    };
+  });
+}
+
+function isMostlyRtl(text: string): boolean {
+  let rtl = 0;
+  let ltr = 0;
+  for (const character of text) {
+    if (RTL.test(character)) rtl += 1;
+    else if (/\p{L}/u.test(character)) ltr += 1;
+  }
+  return rtl > ltr;
+}
+
+/**
+ * Turns the lines of one region into blocks. A line of two or more segments is a table row
+ * (cells separated by ` | `); a line set in a font larger than the body is a heading; other
+ * lines join into paragraphs, with a hyphen at a line end removed when a lower-case letter
+ * continues the word, and a new paragraph after a vertical gap or at a list marker.
+ */
+export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlock[] {
+  const blocks: LayoutBlock[] = [];
+  let paragraph: { text: string; list: boolean; last: Line } | undefined;
+  let table: string[] = [];
+
+  const flushParagraph = (): void => {
+    if (paragraph !== undefined)
+      blocks.push({ kind: paragraph.list ? 'list' : 'paragraph', text: paragraph.text });
+    paragraph = undefined;
+  };
+  const flushTable = (): void => {
+    if (table.length > 1) blocks.push({ kind: 'table', rows: table });
+    else if (table.length === 1) blocks.push({ kind: 'paragraph', text: table[0]! });
+    table = [];
+  };
+
+  for (const line of lines) {
+    const text = line.segments.map((segment) => segment.text).join(' ');
+    if (line.segments.length > 1) {
+      flushParagraph();
+      table.push(line.segments.map((segment) => segment.text).join(' | '));
+      continue;
+    }
+    flushTable();
+
+    const isHeading = line.size >= bodySize * 1.15 && text.length <= 200 && /\p{L}/u.test(text);
+    if (isHeading) {
+      const previous = blocks.at(-1);
+      if (
+        paragraph === undefined &&
+        previous?.kind === 'heading' &&
+        Math.abs(previous.size - line.size) < 0.5
+      ) {
+        blocks[blocks.length - 1] = {
+          kind: 'heading',
+          text: `${previous.text} ${text}`,
+          size: previous.size,
+        };
+      } else {
+        flushParagraph();
+        blocks.push({ kind: 'heading', text, size: line.size });
+      }
+      continue;
+    }
+
+    const startsList = LIST_MARKER.test(text);
+    if (paragraph !== undefined) {
+      const gap = paragraph.last.y - line.y;
+      const newParagraph =
+        gap > 1.8 * Math.max(line.size, paragraph.last.size) ||
+        gap < 0 ||
+        Math.abs(line.size - paragraph.last.size) > 1.5;
+      if (!newParagraph && startsList && paragraph.list) {
+        paragraph = { text: `${paragraph.text}\n${text}`, list: true, last: line };
+        continue;
+      }
+      if (!newParagraph && !startsList) {
+        paragraph = { text: joinLines(paragraph.text, text), list: paragraph.list, last: line };
+        continue;
+      }
+      flushParagraph();
+    }
+    paragraph = { text, list: startsList, last: line };
+  }
+  flushParagraph();
+  flushTable();
+  return blocks;
+}
+
+/** Joins two lines of running text, removing a line-end hyphen that splits a word. */
+export function joinLines(previous: string, next: string): string {
+  if (previous.endsWith('\u00AD')) return previous.slice(0, -1) + next;
+  if (/\p{L}-$/u.test(previous) && /^\p{Ll}/u.test(next)) return previous.slice(0, -1) + next;
+  if (CJK.test(previous.slice(-1)) && CJK.test(next[0] ?? '')) return previous + next;
+  return `${previous} ${next}`;
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}

@@ -1,0 +1,211 @@
+import { getDocument, type PDFDocumentProxy } from 'pdfjs-dist/legacy/build/pdf.mjs';
+import type { TextItem } from 'pdfjs-dist/types/src/display/api.js';
+import { DocentError } from '../../core/errors.ts';
+import { DocumentBuilder } from './document-builder.ts';
+import { ocrAvailable, ocrPdfPages } from './ocr.ts';
+import {
+  buildBlocks,
+  buildLines,
+  buildSegments,
+  orderSegments,
+  type LayoutBlock,
+  type PositionedText,
+  type Segment,
+} from './pdf-layout.ts';
+import type { ParsedDocument } from './types.ts';
+
+export interface PdfOptions {
+  readonly maxPages: number;
+  readonly ocrLanguages: string;
+}
+
+/** Below this many non-space characters per page on average, a PDF is taken to have no text layer. */
+const MIN_CHARACTERS_PER_PAGE = 20;
+
+const PAGE_NUMBER = /^(?:page\s*)?[-–(]?\s*(?:\d{1,4}|[ivxlcdm]{1,6})\s*[-–)]?(?:\s*(?:of|\/)\s*\d{1,4})?$/iu;
+
+/**
+ * Extracts the text of a PDF page by page with pdf.js. Raises ENCRYPTED_DOCUMENT for a
+ * password-protected file, PARSE_LIMIT_EXCEEDED above `maxPages`, NEEDS_OCR when the pages have
+ * (almost) no text layer and tesseract is not installed, PARSE_FAILED for a malformed file.
+ */
+export async function parsePdf(bytes: Uint8Array, options: PdfOptions): Promise<ParsedDocument> {
+  const pdf = await openPdf(bytes);
+  try {
+    if (pdf.numPages > options.maxPages) {
+      throw new DocentError(
+        'PARSE_LIMIT_EXCEEDED',
+        `The PDF has ${pdf.numPages} pages, more than the limit of ${options.maxPages}. Split it into smaller files or raise DOCENT_PARSE_MAX_PAGES.`,
+        { details: { pages: pdf.numPages, maxPages: options.maxPages } },
+      );
+    }
+
+    const pages: PositionedText[][] = [];
+    for (let number = 1; number <= pdf.numPages; number += 1) pages.push(await pageItems(pdf, number));
+
+    const characters = pages.map((items) =>
+      items.reduce((sum, item) => sum + item.text.replace(/\s/g, '').length, 0),
+    );
+    const total = characters.reduce((sum, count) => sum + count, 0);
+    if (total < MIN_CHARACTERS_PER_PAGE * pdf.numPages) {
+      if (!(await ocrAvailable())) {
+        throw new DocentError(
+          'NEEDS_OCR',
+          `The PDF has ${total} characters of text on ${pdf.numPages} page(s), so it is probably scanned and needs OCR. Install tesseract to enable OCR (Debian: apt-get install tesseract-ocr tesseract-ocr-eng) and upload it again, or upload a PDF with a text layer.`,
+          { details: { pages: pdf.numPages, characters: total } },
+        );
+      }
+      return await ocrPdfPages(pdf, options.ocrLanguages);
+    }
+
+    const builder = new DocumentBuilder();
+    const segmentsByPage = pages.map((items) => buildSegments(items));
+    const furniture = findRepeatedEdgeText(segmentsByPage);
+    const bodySize = dominantSize(pages.flat());
+    const pageBlocks = segmentsByPage.map((segments) =>
+      layoutPage(
+        segments.filter((segment) => !furniture.has(segment)),
+        bodySize,
+      ),
+    );
+    const headingLevels = rankHeadingSizes(pageBlocks.flat());
+
+    pageBlocks.forEach((blocks, index) => {
+      builder.startPage(index + 1);
+      if (characters[index] === 0) builder.warn(`Page ${index + 1} has no text layer; it was skipped.`);
+      for (const block of blocks) addLayoutBlock(builder, block, headingLevels);
+      builder.endPage();
+    });
+    return builder.build('application/pdf', await pdfTitle(pdf));
+  } finally {
+    await pdf.destroy();
+  }
+}
+
+export async function openPdf(bytes: Uint8Array): Promise<PDFDocumentProxy> {
+  // pdf.js takes ownership of (detaches) the buffer it is given, so it gets a copy.
+  const task = getDocument({
+    data: bytes.slice(),
+    isEvalSupported: false,
+    disableFontFace: true,
+    useSystemFonts: false,
+    verbosity: 0,
+    stopAtErrors: false,
+  });
+  try {
+    return await task.promise;
+  } catch (error) {
+    const name = error instanceof Error ? error.name : '';
+    if (name === 'PasswordException') {
+      throw new DocentError(
+        'ENCRYPTED_DOCUMENT',
+        'The PDF is protected by a password. Upload a copy without password protection (for example, print it to a new PDF after opening it).',
+        {
+          cause: error,
+        },
+      );
+    }
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new DocentError(
+      'PARSE_FAILED',
+      `The PDF could not be read: ${reason}. Check that the file is a complete, valid PDF (re-export or repair it).`,
+      { cause: error },
+    );
+  }
+}
+
+async function pageItems(pdf: PDFDocumentProxy, number: number): Promise<PositionedText[]> {
+  const page = await pdf.getPage(number);
+  try {
+    const content = await page.getTextContent({ includeMarkedContent: false, disableNormalization: false });
+    const items: PositionedText[] = [];
+    for (const item of content.items as TextItem[]) {
+      if (typeof item.str !== 'string' || item.str === '') continue;
+      const [a = 0, b = 0, c = 0, d = 0, x = 0, y = 0] = item.transform as number[];
+      const size = Math.hypot(c, d) || Math.hypot(a, b) || item.height;
+      // Rotated text (margin notes, stamps) is kept but ordered as if it ran horizontally.
+      items.push({ text: item.str, x, y, width: item.width, size, rtl: item.dir === 'rtl' });
+    }
+    return items;
+  } finally {
+    page.cleanup();
+  }
+}
+
+function layoutPage(segments: Segment[], bodySize: number): LayoutBlock[] {
+  return orderSegments(segments).flatMap((region) => buildBlocks(buildLines(region), bodySize));
+}
+
+function addLayoutBlock(
+  builder: DocumentBuilder,
+  block: LayoutBlock,
+  headingLevels: Map<number, number>,
+): void {
+  if (block.kind === 'heading')
+    builder.addBlock('heading', block.text, { level: headingLevels.get(roundSize(block.size)) ?? 1 });
+  else if (block.kind === 'table')
+    builder.addBlock('table', block.rows.join('\n'), { header: block.rows[0]! });
+  else builder.addBlock(block.kind, block.text);
+}
+
+/**
+ * Finds page headers and footers: text in the top or bottom two lines of a page that recurs (with
+ * digits ignored) on at least 60% of the pages, plus bare page numbers there. Needs two pages or more.
+ */
+function findRepeatedEdgeText(pages: readonly Segment[][]): Set<Segment> {
+  const furniture = new Set<Segment>();
+  if (pages.length < 2) return furniture;
+
+  const key = (segment: Segment): string =>
+    segment.text.toLowerCase().replace(/\d+/g, '#').replace(/\s+/g, '');
+  const edges = pages.map((segments) => {
+    const baselines = [...new Set(segments.map((segment) => Math.round(segment.y)))].sort((a, b) => b - a);
+    const edgeBaselines = new Set([...baselines.slice(0, 2), ...baselines.slice(-2)]);
+    return segments.filter((segment) => edgeBaselines.has(Math.round(segment.y)));
+  });
+
+  const pagesWithKey = new Map<string, number>();
+  for (const segments of edges) {
+    for (const value of new Set(segments.map(key)))
+      pagesWithKey.set(value, (pagesWithKey.get(value) ?? 0) + 1);
+  }
+  const threshold = Math.max(2, Math.ceil(pages.length * 0.6));
+  for (const segments of edges) {
+    for (const segment of segments) {
+      if ((pagesWithKey.get(key(segment)) ?? 0) >= threshold || PAGE_NUMBER.test(segment.text))
+        furniture.add(segment);
+    }
+  }
+  return furniture;
+}
+
+/** The font size that sets the most characters, rounded to half a point. */
+function dominantSize(items: readonly PositionedText[]): number {
+  const weights = new Map<number, number>();
+  for (const item of items)
+    weights.set(roundSize(item.size), (weights.get(roundSize(item.size)) ?? 0) + item.text.length);
+  let best = 0;
+  let bestWeight = -1;
+  for (const [size, weight] of weights) {
+    if (weight > bestWeight) [best, bestWeight] = [size, weight];
+  }
+  return best;
+}
+
+/** Maps each heading font size to a level: the largest size is level 1, at most level 6. */
+function rankHeadingSizes(blocks: readonly LayoutBlock[]): Map<number, number> {
+  const sizes = [
+    ...new Set(blocks.flatMap((block) => (block.kind === 'heading' ? [roundSize(block.size)] : []))),
+  ].sort((a, b) => b - a);
+  return new Map(sizes.map((size, index) => [size, Math.min(index + 1, 6)]));
+}
+
+function roundSize(size: number): number {
+  return Math.round(size * 2) / 2;
+}
+
+async function pdfTitle(pdf: PDFDocumentProxy): Promise<string | undefined> {
+  const metadata = await pdf.getMetadata().catch(() => undefined);
+  const info = metadata?.info as { Title?: unknown } | undefined;
+  return typeof info?.Title === 'string' && info.Title.trim() !== '' ? info.Title : undefined;
+}
