@@ -38,7 +38,9 @@ const configSchema = z
     /** `auto` uses an installed generative model when one is configured, else the extractive answerer. */
     DOCENT_GENERATOR: z.string().min(1).default('auto'),
     /** Weight file variant of the generative model: `q4` reads `onnx/model_q4.onnx`, `q8` reads `onnx/model_quantized.onnx`. */
-    DOCENT_GENERATION_DTYPE: z.enum(['q4', 'q8', 'int8', 'uint8', 'bnb4', 'q4f16', 'fp16', 'fp32']).default('q4'),
+    DOCENT_GENERATION_DTYPE: z
+      .enum(['q4', 'q8', 'int8', 'uint8', 'bnb4', 'q4f16', 'fp16', 'fp32'])
+      .default('q4'),
     DOCENT_GENERATION_MAX_NEW_TOKENS: integer(1, 8192).default(256),
     /** Token budget for prompt plus answer; capped by the model's max_position_embeddings. */
     DOCENT_GENERATION_CONTEXT_TOKENS: integer(256, 131_072).default(4096),
@@ -60,7 +62,10 @@ const configSchema = z
     REDIS_URL: z.string().url().optional(),
 
     /** Prefix of every Redis key of the job queues, so several deployments can share one Redis. */
-    DOCENT_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('docent'),
+    DOCENT_QUEUE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/)
+      .default('docent'),
     /** Runs of a job, the first included, before a transient error fails it. */
     DOCENT_QUEUE_ATTEMPTS: integer(1, 100).default(3),
     /** Delay before the first retry; each later retry waits twice as long as the previous one. */
@@ -79,7 +84,10 @@ const configSchema = z
     /** Total uncompressed size allowed for the entries of a DOCX (ZIP) file, in MiB; guards against ZIP bombs. */
     DOCENT_PARSE_MAX_UNZIPPED_MB: integer(1, 65_536).default(512),
     /** tesseract language packs for OCR of scanned PDFs, joined by `+`, e.g. `eng+deu`. */
-    DOCENT_OCR_LANGUAGES: z.string().regex(/^[A-Za-z_]+(?:\+[A-Za-z_]+)*$/).default('eng'),
+    DOCENT_OCR_LANGUAGES: z
+      .string()
+      .regex(/^[A-Za-z_]+(?:\+[A-Za-z_]+)*$/)
+      .default('eng'),
 
     HF_ENDPOINT: z.string().url().default('https://huggingface.co'),
   })
@@ -147,7 +155,10 @@ export interface Config {
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const present = Object.fromEntries(
-    Object.entries(env).filter(([key, value]) => (key.startsWith('DOCENT_') || key === 'REDIS_URL' || key === 'HF_ENDPOINT') && value !== ''),
+    Object.entries(env).filter(
+      ([key, value]) =>
+        (key.startsWith('DOCENT_') || key === 'REDIS_URL' || key === 'HF_ENDPOINT') && value !== '',
+    ),
   );
   const parsed = configSchema.safeParse(present);
   if (!parsed.success) {
@@ -173,7 +184,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       normalization: raw.DOCENT_FUSION_NORMALIZATION,
       candidateMultiplier: raw.DOCENT_CANDIDATE_MULTIPLIER,
     },
-    hnsw: { m: raw.DOCENT_HNSW_M, efConstruction: raw.DOCENT_HNSW_EF_CONSTRUCTION, efSearch: raw.DOCENT_HNSW_EF_SEARCH },
+    hnsw: {
+      m: raw.DOCENT_HNSW_M,
+      efConstruction: raw.DOCENT_HNSW_EF_CONSTRUCTION,
+      efSearch: raw.DOCENT_HNSW_EF_SEARCH,
+    },
     generator: raw.DOCENT_GENERATOR,
     generation: {
       dtype: raw.DOCENT_GENERATION_DTYPE,

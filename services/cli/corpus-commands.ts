@@ -1,0 +1,322 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import cliProgress from 'cli-progress';
+import { Option, type Command } from 'commander';
+import { DocentError } from '../../core/errors.ts';
+import type { MetadataFilter } from '../../index/store.ts';
+import type { FusionMethod, SearchMode, SearchResult } from '../../retrieval/hybrid-retriever.ts';
+import { DEFAULT_COLLECTION } from '../docent.ts';
+import { withDocent } from './context.ts';
+import { positiveInteger } from './options.ts';
+
+const modeOption = () =>
+  new Option('--mode <mode>', 'retrieval mode').choices(['hybrid', 'dense', 'sparse']).default('hybrid');
+const fusionOption = () =>
+  new Option('--fusion <method>', 'fusion of dense and sparse results (hybrid mode)').choices([
+    'rrf',
+    'weighted',
+  ]);
+
+export function registerCorpusCommands(program: Command): void {
+  program
+    .command('ingest')
+    .description('Parse, chunk, embed and index files or folders (folders are read recursively)')
+    .argument('<paths...>', 'files or folders to ingest')
+    .option('-c, --collection <name>', 'collection to add the documents to', DEFAULT_COLLECTION)
+    .option('--metadata <json>', 'JSON object stored with every document, usable in search filters')
+    .action(async (paths: string[], options: { collection: string; metadata?: string }) => {
+      const metadata = options.metadata === undefined ? {} : parseJsonObject(options.metadata, '--metadata');
+      const files = paths.flatMap((entry) => listFiles(entry));
+      if (files.length === 0)
+        throw new DocentError('INVALID_ARGUMENT', `No files found in ${paths.join(', ')}`);
+      await withDocent(async (docent) => {
+        const failed = await ingestFiles(docent, files, options.collection, metadata);
+        if (failed > 0) process.exitCode = 1;
+      });
+    });
+
+  program
+    .command('search')
+    .description('Search a collection and print the best chunks')
+    .argument('<query>', 'question or keywords')
+    .option('-c, --collection <name>', 'collection to search', DEFAULT_COLLECTION)
+    .addOption(modeOption())
+    .addOption(fusionOption())
+    .option('-k, --top-k <n>', 'number of results', positiveInteger, 5)
+    .option('--filter <json>', 'document metadata filter, e.g. {"lang":"en"}')
+    .option('--json', 'print results as JSON')
+    .action(
+      async (
+        query: string,
+        options: {
+          collection: string;
+          mode: SearchMode;
+          fusion?: FusionMethod;
+          topK: number;
+          filter?: string;
+          json?: boolean;
+        },
+      ) => {
+        const filters =
+          options.filter === undefined
+            ? undefined
+            : (parseJsonObject(options.filter, '--filter') as MetadataFilter);
+        await withDocent(async (docent) => {
+          const { results, timings } = await docent.search(query, {
+            collection: options.collection,
+            topK: options.topK,
+            mode: options.mode,
+            ...(options.fusion === undefined ? {} : { fusion: options.fusion }),
+            ...(filters === undefined ? {} : { filters }),
+          });
+          if (options.json === true) {
+            console.log(JSON.stringify({ results, timings }, null, 2));
+            return;
+          }
+          if (results.length === 0) console.log('No results.');
+          for (const result of results) printResult(result);
+        });
+      },
+    );
+
+  program
+    .command('ask')
+    .description('Answer a question from a collection, citing the chunks used')
+    .argument('<question>', 'the question')
+    .option('-c, --collection <name>', 'collection to search', DEFAULT_COLLECTION)
+    .addOption(modeOption())
+    .option('-k, --top-k <n>', 'number of chunks given to the answerer', positiveInteger, 5)
+    .option('--json', 'print {answer, citations, mode} as JSON')
+    .action(
+      async (
+        question: string,
+        options: { collection: string; mode: SearchMode; topK: number; json?: boolean },
+      ) => {
+        await withDocent(async (docent) => {
+          const { answer } = await docent.ask(question, {
+            collection: options.collection,
+            topK: options.topK,
+            mode: options.mode,
+          });
+          const mode = answer.generator === 'extractive' ? 'extractive' : 'generative';
+          if (options.json === true) {
+            const citations = answer.citations.map(({ n, documentId, source, page, start, end, text }) => ({
+              n,
+              documentId,
+              source,
+              page,
+              start,
+              end,
+              text,
+            }));
+            console.log(
+              JSON.stringify(
+                { answer: answer.answer, citations, mode, generator: answer.generator },
+                null,
+                2,
+              ),
+            );
+            return;
+          }
+          console.log(answer.answer);
+          if (answer.citations.length > 0) console.log('\nSources:');
+          for (const citation of answer.citations) {
+            const page = citation.page === null ? '' : `, page ${citation.page}`;
+            console.log(
+              `[${citation.n}] ${citation.source}${page}, characters ${citation.start}-${citation.end}: "${oneLine(citation.text, 160)}"`,
+            );
+          }
+          console.log(`\nAnswered by: ${answer.generator}`);
+        });
+      },
+    );
+
+  program
+    .command('delete')
+    .description('Delete a document by id, or every document with this source name')
+    .argument('<document>', 'document id or source file name')
+    .option('-c, --collection <name>', 'collection of a source name', DEFAULT_COLLECTION)
+    .action(async (target: string, options: { collection: string }) => {
+      await withDocent((docent) => {
+        const byId = docent.store.getDocument(target);
+        const documents =
+          byId !== undefined
+            ? [byId]
+            : docent.store.findDocumentsBySource(
+                docent.store.requireCollection(options.collection).id,
+                path.basename(target),
+              );
+        if (documents.length === 0) {
+          throw new DocentError(
+            'NOT_FOUND',
+            `No document with id or source "${target}" in collection "${options.collection}". List them with \`docent list\`.`,
+          );
+        }
+        for (const document of documents) {
+          docent.deleteDocument(document.id);
+          console.log(`Deleted ${document.id} (${document.source})`);
+        }
+      });
+    });
+
+  program
+    .command('list')
+    .description('List collections and documents')
+    .option('-c, --collection <name>', 'only this collection')
+    .addOption(
+      new Option('--status <status>', 'only documents in this state').choices([
+        'queued',
+        'processing',
+        'indexed',
+        'failed',
+        'needs_ocr',
+      ]),
+    )
+    .option('--json', 'print as JSON')
+    .action(async (options: { collection?: string; status?: 'indexed'; json?: boolean }) => {
+      await withDocent((docent) => {
+        const collections = docent.store.listCollections();
+        const documents = docent.store.listDocuments({
+          ...(options.collection === undefined ? {} : { collection: options.collection }),
+          ...(options.status === undefined ? {} : { status: options.status }),
+        });
+        if (options.json === true) {
+          console.log(JSON.stringify({ collections, documents }, null, 2));
+          return;
+        }
+        for (const collection of collections) {
+          console.log(
+            `collection ${collection.name}: ${collection.documentCount} documents, ${collection.chunkCount} chunks, embedder ${collection.embedderId}`,
+          );
+        }
+        for (const document of documents) {
+          const error =
+            document.errorMessage === null ? '' : ` (${document.errorCode}: ${document.errorMessage})`;
+          console.log(
+            `${document.id}  ${document.status.padEnd(10)} ${document.collection}/${document.source}  ${document.chunkCount} chunks, ${document.pageCount} pages${error}`,
+          );
+        }
+      });
+    });
+}
+
+async function ingestFiles(
+  docent: Parameters<Parameters<typeof withDocent>[0]>[0],
+  files: readonly string[],
+  collection: string,
+  metadata: Record<string, unknown>,
+): Promise<number> {
+  const interactive = process.stderr.isTTY;
+  const bar = interactive
+    ? new cliProgress.SingleBar(
+        {
+          format: 'ingest [{bar}] {value}/{total} files | {chunks} chunks | {rate} chunks/s | {file}',
+          hideCursor: true,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  bar?.start(files.length, 0, { chunks: 0, rate: '0', file: '' });
+
+  const started = performance.now();
+  let chunks = 0;
+  let failed = 0;
+  let duplicates = 0;
+  for (const [index, file] of files.entries()) {
+    const source = path.basename(file);
+    bar?.update(index, { file: source });
+    let outcome;
+    try {
+      outcome = await docent.ingest(
+        { bytes: readFileSync(file), source, collection, metadata },
+        (progress) => {
+          if (progress.stage === 'embed')
+            bar?.update(index, { chunks: chunks + progress.done, file: source });
+        },
+      );
+    } catch (error) {
+      failed += 1;
+      const message = error instanceof Error ? error.message : String(error);
+      log(bar, `failed  ${file}: ${message}`);
+      continue;
+    }
+    const { document, duplicate } = outcome;
+    const seconds = (performance.now() - started) / 1000;
+    if (document.status === 'indexed') {
+      if (duplicate) duplicates += 1;
+      else chunks += document.chunkCount;
+      if (!interactive) {
+        console.error(
+          `${duplicate ? 'unchanged' : 'indexed'} ${file}: ${document.chunkCount} chunks, ${document.pageCount} pages (document ${document.id})`,
+        );
+      }
+    } else {
+      failed += 1;
+      log(
+        bar,
+        `failed  ${file}: ${document.errorCode ?? 'error'}: ${document.errorMessage ?? 'unknown error'}`,
+      );
+    }
+    bar?.update(index + 1, { chunks, rate: (chunks / Math.max(seconds, 1e-3)).toFixed(1) });
+  }
+  bar?.stop();
+
+  const seconds = (performance.now() - started) / 1000;
+  console.log(
+    `Ingested ${files.length - failed - duplicates} of ${files.length} files into "${collection}": ${chunks} chunks in ${seconds.toFixed(1)} s` +
+      `${duplicates > 0 ? `, ${duplicates} unchanged` : ''}${failed > 0 ? `, ${failed} failed` : ''}.`,
+  );
+  return failed;
+}
+
+function log(bar: cliProgress.SingleBar | undefined, line: string): void {
+  if (bar === undefined) {
+    console.error(line);
+    return;
+  }
+  process.stderr.write(`\r\x1b[K${line}\n`);
+}
+
+function listFiles(entry: string): string[] {
+  let stats;
+  try {
+    stats = statSync(entry);
+  } catch {
+    throw new DocentError('NOT_FOUND', `${entry} not found: give an existing file or folder`);
+  }
+  if (stats.isFile()) return [entry];
+  if (!stats.isDirectory()) return [];
+  return readdirSync(entry)
+    .filter((name) => !name.startsWith('.'))
+    .sort()
+    .flatMap((name) => listFiles(path.join(entry, name)));
+}
+
+function parseJsonObject(text: string, option: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new DocentError('INVALID_ARGUMENT', `${option} must be a JSON object, got ${JSON.stringify(text)}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new DocentError('INVALID_ARGUMENT', `${option} must be a JSON object, got ${JSON.stringify(text)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function printResult(result: SearchResult): void {
+  const page = result.page === null ? '' : ` page ${result.page}`;
+  const ranks = `dense ${result.denseRank ?? '-'}, sparse ${result.sparseRank ?? '-'}`;
+  console.log(
+    `${result.rank}. ${result.source}${page} [${result.start}-${result.end}] score ${result.score.toFixed(4)} (${ranks})`,
+  );
+  if (result.headingPath.length > 0) console.log(`   ${result.headingPath.join(' > ')}`);
+  console.log(`   ${oneLine(result.text, 300)}\n`);
+}
+
+function oneLine(text: string, max: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}

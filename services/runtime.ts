@@ -1,0 +1,19 @@
+import { loadConfig, type Config } from '../core/config.ts';
+import { createLogger, type Logger } from '../core/logger.ts';
+import { createEmbedder } from '../ingest/embed/index.ts';
+import { createAnswerGenerator } from '../generation/index.ts';
+import { Docent } from './docent.ts';
+
+/** Opens the engine with the configured embedder and answer generator. */
+export async function openDocent(options: { config?: Config; logger?: Logger } = {}): Promise<Docent> {
+  const config = options.config ?? loadConfig();
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const generator = await createAnswerGenerator(config, logger);
+  return Docent.open({
+    config,
+    logger,
+    createEmbedder: (spec) =>
+      createEmbedder(spec, { modelsDir: config.modelsDir, batchSize: config.embedder.batchSize }),
+    generator,
+  });
+}
