@@ -1,10 +1,8 @@
-import { Worker } from 'node:worker_threads';
 import { loadConfig } from '../../core/config.ts';
-import { DocentError, type ErrorCode } from '../../core/errors.ts';
 import { assertNotBlank } from './blank.ts';
 import type { ContentLimits } from './parse-bytes.ts';
-import type { WorkerRequest, WorkerResponse } from './parse-worker.ts';
 import type { ParsedDocument, ParseInput } from './types.ts';
+import { ParseWorkerPool } from './worker-pool.ts';
 
 export type { Block, BlockKind, PageSpan, ParsedDocument, ParseInput } from './types.ts';
 
@@ -24,25 +22,43 @@ export interface ParseLimits {
 
 /**
  * Parses one uploaded file into text, page spans and blocks. The format is detected from the
- * content (the file name and declared type are hints). Parsing runs in a worker thread with a heap
- * limit and a timeout, so a parser that throws, hangs or exhausts memory fails this document only.
+ * content (the file name and declared type are hints). Parsing runs in a pooled worker thread with
+ * a heap limit and a timeout, so a parser that throws, hangs or exhausts memory fails this document
+ * only.
  *
  * Raises DocentError with EMPTY_DOCUMENT (checked first), UNSUPPORTED_MEDIA_TYPE,
  * ENCRYPTED_DOCUMENT, NEEDS_OCR, UNDECODABLE_TEXT, PARSE_FAILED or PARSE_LIMIT_EXCEEDED.
  */
-export async function parseDocument(input: ParseInput, limits: ParseLimits): Promise<ParsedDocument> {
-  assertNotBlank(input.bytes, input.filename);
+export function parseDocument(input: ParseInput, limits: ParseLimits): Promise<ParsedDocument> {
+  try {
+    assertNotBlank(input.bytes, input.filename);
+  } catch (error) {
+    return Promise.reject(error as Error);
+  }
 
-  const request: WorkerRequest = {
-    input: {
-      bytes: input.bytes,
-      filename: input.filename,
-      ...(input.declaredType === undefined ? {} : { declaredType: input.declaredType }),
-    },
-    limits: contentLimits(limits),
+  const plainInput: ParseInput = {
+    bytes: input.bytes,
+    filename: input.filename,
+    ...(input.declaredType === undefined ? {} : { declaredType: input.declaredType }),
   };
-  return runWorker(request, limits);
+
+  let pool = pools.get(limits.maxMemoryMb);
+  if (pool === undefined) {
+    pool = new ParseWorkerPool(limits.maxMemoryMb);
+    pools.set(limits.maxMemoryMb, pool);
+  }
+  return pool.parse(plainInput, contentLimits(limits), limits.timeoutMs);
 }
+
+/** Stops the idle parsing workers, e.g. before a test run or the process ends. Idle workers never keep the process alive. */
+export async function closeParseWorkers(): Promise<void> {
+  const closing = [...pools.values()].map((pool) => pool.close());
+  pools.clear();
+  await Promise.all(closing);
+}
+
+/** One pool per heap limit, because a worker's heap limit is fixed when it starts. */
+const pools = new Map<number, ParseWorkerPool>();
 
 function contentLimits(limits: ParseLimits): ContentLimits {
   if (
@@ -62,64 +78,4 @@ function contentLimits(limits: ParseLimits): ContentLimits {
     maxUnzippedMb: limits.maxUnzippedMb ?? configured.maxUnzippedMb,
     ocrLanguages: limits.ocrLanguages ?? configured.ocrLanguages,
   };
-}
-
-function runWorker(request: WorkerRequest, limits: ParseLimits): Promise<ParsedDocument> {
-  const { filename } = request.input;
-  return new Promise<ParsedDocument>((resolve, reject) => {
-    const worker = new Worker(new URL('./parse-worker-entry.mjs', import.meta.url), {
-      workerData: request,
-      resourceLimits: {
-        maxOldGenerationSizeMb: limits.maxMemoryMb,
-        maxYoungGenerationSizeMb: Math.min(64, Math.max(8, Math.floor(limits.maxMemoryMb / 8))),
-      },
-    });
-
-    let settled = false;
-    const settle = (outcome: () => void): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      outcome();
-      void worker.terminate();
-    };
-    const fail = (code: ErrorCode, message: string, cause?: unknown): void => {
-      settle(() => reject(new DocentError(code, message, cause === undefined ? undefined : { cause })));
-    };
-
-    const timer = setTimeout(() => {
-      fail(
-        'PARSE_LIMIT_EXCEEDED',
-        `Parsing "${filename}" took longer than ${limits.timeoutMs} ms and was stopped. Split the file or raise DOCENT_PARSE_TIMEOUT_MS.`,
-      );
-    }, limits.timeoutMs);
-
-    worker.once('message', (response: WorkerResponse) => {
-      if (response.ok) settle(() => resolve(response.document));
-      else
-        settle(() =>
-          reject(
-            new DocentError(
-              response.code as ErrorCode,
-              response.message,
-              response.details === undefined ? undefined : { details: response.details },
-            ),
-          ),
-        );
-    });
-    worker.once('error', (error: Error & { code?: string }) => {
-      if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') {
-        fail(
-          'PARSE_LIMIT_EXCEEDED',
-          `Parsing "${filename}" needed more than ${limits.maxMemoryMb} MiB of memory and was stopped. Split the file or raise DOCENT_PARSE_MAX_MEMORY_MB.`,
-          error,
-        );
-      } else {
-        fail('PARSE_FAILED', `Parsing "${filename}" failed: ${error.message}`, error);
-      }
-    });
-    worker.once('exit', (exitCode) => {
-      fail('PARSE_FAILED', `The parser for "${filename}" stopped (exit code ${exitCode}) without a result.`);
-    });
-  });
 }

@@ -1,13 +1,7 @@
 import { DocentError } from '../../core/errors.ts';
-import { parseDelimited } from './csv.ts';
 import { assertNotBlank } from './blank.ts';
 import { decodeText } from './decode.ts';
 import { detectFormat, MEDIA_TYPES } from './detect.ts';
-import { parseDocx } from './docx.ts';
-import { decodeHtml, parseHtml } from './html.ts';
-import { parseMarkdown } from './markdown.ts';
-import { parsePdf } from './pdf.ts';
-import { parsePlainText } from './plain-text.ts';
 import type { ParsedDocument, ParseInput } from './types.ts';
 
 /** Limits that apply inside one parse, besides the worker's time and memory limits. */
@@ -30,26 +24,29 @@ export async function parseBytes(input: ParseInput, limits: ContentLimits): Prom
   const text = (): string => (decoded ??= decodeText(bytes).text);
   const detection = await detectFormat(bytes, text, filename, input.declaredType);
 
+  // Parsers are imported on first use, so a worker that reads only text never loads pdf.js.
   let document: ParsedDocument;
   switch (detection.format) {
     case 'pdf':
-      document = await parsePdf(bytes, limits);
+      document = await (await import('./pdf.ts')).parsePdf(bytes, limits);
       break;
     case 'docx':
-      document = await parseDocx(bytes, limits);
+      document = await (await import('./docx.ts')).parseDocx(bytes, limits);
       break;
-    case 'html':
+    case 'html': {
+      const { decodeHtml, parseHtml } = await import('./html.ts');
       document = parseHtml(decodeHtml(bytes), { extractMainContent: true, mediaType: MEDIA_TYPES.html });
       break;
+    }
     case 'markdown':
-      document = parseMarkdown(text());
+      document = (await import('./markdown.ts')).parseMarkdown(text());
       break;
     case 'csv':
     case 'tsv':
-      document = parseDelimited(text(), MEDIA_TYPES[detection.format]);
+      document = (await import('./csv.ts')).parseDelimited(text(), MEDIA_TYPES[detection.format]);
       break;
     case 'text':
-      document = parsePlainText(text());
+      document = (await import('./plain-text.ts')).parsePlainText(text());
       break;
   }
 
