@@ -59,6 +59,10 @@ const configSchema = z
     DOCENT_HOST: z.string().min(1).default('127.0.0.1'),
     DOCENT_PORT: integer(0, 65_535).default(8080),
     DOCENT_MAX_UPLOAD_BYTES: integer(1, 4 * 1024 ** 3).default(50 * 1024 * 1024),
+    /** Largest JSON request body the API accepts, in bytes. */
+    DOCENT_MAX_JSON_BYTES: integer(1024, 64 * 1024 ** 2).default(1024 * 1024),
+    /** Requests per minute allowed for each API key; 0 turns rate limiting off. */
+    DOCENT_RATE_LIMIT_PER_MINUTE: integer(0, 10_000_000).default(600),
     REDIS_URL: z.string().url().optional(),
 
     /** Prefix of every Redis key of the job queues, so several deployments can share one Redis. */
@@ -68,6 +72,8 @@ const configSchema = z
       .default('docent'),
     /** Runs of a job, the first included, before a transient error fails it. */
     DOCENT_QUEUE_ATTEMPTS: integer(1, 100).default(3),
+    /** `ingest` jobs (parse, chunk, embed) that one server or worker process runs at once. */
+    DOCENT_WORKER_CONCURRENCY: integer(1, 64).default(1),
     /** Delay before the first retry; each later retry waits twice as long as the previous one. */
     DOCENT_QUEUE_BACKOFF_MS: integer(0, 3_600_000).default(2000),
     /** How long shutdown waits for running jobs before handing them back to the queue for a later retry. */
@@ -129,11 +135,18 @@ export interface Config {
     readonly timeoutMs: number;
     readonly threads: number;
   };
-  readonly server: { readonly host: string; readonly port: number; readonly maxUploadBytes: number };
+  readonly server: {
+    readonly host: string;
+    readonly port: number;
+    readonly maxUploadBytes: number;
+    readonly maxJsonBytes: number;
+    readonly rateLimitPerMinute: number;
+  };
   readonly redisUrl: string | undefined;
   readonly queue: {
     readonly prefix: string;
     readonly attempts: number;
+    readonly workerConcurrency: number;
     readonly backoffMs: number;
     readonly shutdownTimeoutMs: number;
     readonly blobTtlSeconds: number;
@@ -201,11 +214,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       timeoutMs: raw.DOCENT_GENERATION_TIMEOUT_MS,
       threads: raw.DOCENT_GENERATION_THREADS,
     },
-    server: { host: raw.DOCENT_HOST, port: raw.DOCENT_PORT, maxUploadBytes: raw.DOCENT_MAX_UPLOAD_BYTES },
+    server: {
+      host: raw.DOCENT_HOST,
+      port: raw.DOCENT_PORT,
+      maxUploadBytes: raw.DOCENT_MAX_UPLOAD_BYTES,
+      maxJsonBytes: raw.DOCENT_MAX_JSON_BYTES,
+      rateLimitPerMinute: raw.DOCENT_RATE_LIMIT_PER_MINUTE,
+    },
     redisUrl: raw.REDIS_URL,
     queue: {
       prefix: raw.DOCENT_QUEUE_PREFIX,
       attempts: raw.DOCENT_QUEUE_ATTEMPTS,
+      workerConcurrency: raw.DOCENT_WORKER_CONCURRENCY,
       backoffMs: raw.DOCENT_QUEUE_BACKOFF_MS,
       shutdownTimeoutMs: raw.DOCENT_QUEUE_SHUTDOWN_TIMEOUT_MS,
       blobTtlSeconds: raw.DOCENT_BLOB_TTL_SECONDS,
