@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Tensor } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTinyCausalLm } from '../../test/fixtures/tiny-causal-lm.ts';
 import type { ConversationTurn, SourceChunk } from '../types.ts';
@@ -226,12 +227,7 @@ describe('KV cache', () => {
     const cache = KvCache.fromPresent(
       layout,
       [0, 1].map(
-        () =>
-          new (empty.tensors[0]!.constructor as typeof import('onnxruntime-node').Tensor)(
-            'float32',
-            Float32Array.from([1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]),
-            [1, 2, 3, 2],
-          ),
+        () => new Tensor('float32', Float32Array.from([1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]), [1, 2, 3, 2]),
       ),
     );
     const kept = cache.truncate(2);
