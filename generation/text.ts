@@ -26,6 +26,14 @@ const TOKEN_PATTERN =
 /** Matches a line break that only wraps a paragraph, so not one next to a blank line or before a list item or heading. */
 const WRAPPING_LINE_BREAK = /(?<!\n[ \t]*)\r?\n(?![ \t]*(?:\r?\n|[-*•+]\s|\d{1,3}[.)]\s|#))/g;
 
+/**
+ * A sentence ending in one of these (an initial, a title, a Latin abbreviation) continues in the
+ * next segment. V8's Intl.Segmenter ignores ICU's `ss=standard` abbreviation suppression, so it
+ * splits "John C. Messenger" and "e.g. Paris" without this.
+ */
+const ABBREVIATION_END =
+  /(?:^|[\s(\[{"'“‘-])(?:\p{Lu}|Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Gen|Col|Lt|Sgt|Capt|Rev|Mt|Ft|No|Nos|Fig|Figs|Vol|vs|cf|approx|ca|e\.g|i\.e|U\.S|U\.K)\.$/u;
+
 const segmenters = new Map<string, Intl.Segmenter>();
 
 function sentenceSegmenter(locale: string): Intl.Segmenter {
@@ -51,8 +59,15 @@ export function splitSentences(text: string, locale = 'und'): TextSpan[] {
     const leading = segment.length - segment.trimStart().length;
     const trimmed = segment.trim();
     if (trimmed === '') continue;
-    const start = index + leading;
+    let start = index + leading;
     const end = start + trimmed.length;
+
+    const previous = sentences.at(-1);
+    const gap = previous === undefined ? '' : unwrapped.slice(previous.end, start);
+    if (previous !== undefined && ABBREVIATION_END.test(previous.text) && !gap.includes('\n')) {
+      sentences.pop();
+      start = previous.start;
+    }
     sentences.push({ start, end, text: text.slice(start, end) });
   }
 
@@ -85,7 +100,7 @@ export function normalizeTerm(word: string): string {
 }
 
 /**
- * Strips plural, -ing, -ed and -ly endings and a final e, a light English stemmer: it conflates
+ * Strips plural, -ion (after s or t), -ing, -ed and -ly endings and a final e, a light English stemmer: it conflates
  * `upgrade`, `upgrades`, `upgraded` and `upgrading`. It is not Porter, so it sometimes merges unrelated words.
  */
 export function stem(word: string): string {
@@ -96,12 +111,18 @@ export function stem(word: string): string {
   else if (stemmed.endsWith('sses')) stemmed = stemmed.slice(0, -2);
   else if (stemmed.endsWith('s') && !/(?:ss|us|is)$/.test(stemmed)) stemmed = stemmed.slice(0, -1);
 
+  // translation -> translat, like translate -> translat below
+  if (/[st]ion$/.test(stemmed) && stemmed.length > 6) stemmed = stemmed.slice(0, -3);
+
   const suffix = /(?:ing|ed|ly)$/.exec(stemmed);
   if (suffix !== null && stemmed.length - suffix[0].length >= 3) {
     stemmed = stemmed.slice(0, -suffix[0].length);
     // running -> runn -> run, stopped -> stopp -> stop
     if (/([b-df-hj-np-tv-z])\1$/.test(stemmed) && !/(?:ll|ss|zz)$/.test(stemmed))
       stemmed = stemmed.slice(0, -1);
+  } else if (suffix?.[0] === 'ed') {
+    // died -> die, used -> use: too short to lose the whole ending
+    stemmed = stemmed.slice(0, -1);
   }
 
   if (stemmed.endsWith('e') && stemmed.length > 3) stemmed = stemmed.slice(0, -1);

@@ -1,20 +1,49 @@
 import type { SourceChunk } from '../types.ts';
 import { contentTerms, isStopword, splitSentences, tokenize } from '../text.ts';
 
+/** Weights of the parts of a sentence's score. */
+export interface ScoreWeights {
+  /** IDF-weighted share of the question's terms found in the sentence. */
+  readonly sentenceCoverage: number;
+  /** IDF-weighted share of the question's terms found anywhere in the sentence's chunk and its heading path. */
+  readonly chunkCoverage: number;
+  /** BM25 of the sentence, divided by the best sentence's BM25 and multiplied by its coverage. */
+  readonly bm25: number;
+  /** How close together the matched terms sit, multiplied by coverage. */
+  readonly proximity: number;
+  /** Added as `rank / (1 + chunk rank)`, so the retriever's order breaks near-ties. */
+  readonly rank: number;
+  /** Factor applied to a sentence lacking the kind of answer the question asks for (a date for "when"). */
+  readonly answerTypeMiss: number;
+}
+
+export const DEFAULT_SCORE_WEIGHTS: ScoreWeights = Object.freeze({
+  sentenceCoverage: 0.6,
+  chunkCoverage: 0.5,
+  bm25: 0.15,
+  proximity: 0.1,
+  rank: 0.5,
+  answerTypeMiss: 0.75,
+});
+
 export interface SentenceSelectionOptions {
   /** Maximum number of sentences in an answer. Default 3. */
   readonly maxSentences?: number;
   /** Number of top-ranked sources whose sentences are considered. Default 5. */
   readonly maxSources?: number;
   /**
-   * Minimum score (0..about 1.3) of the best sentence. Below it the sources are taken not to
-   * contain an answer. Default 0.45.
+   * Minimum score of the best sentence; below it the sources are taken not to contain an answer.
+   * With the default weights scores run from 0 to about 1.85. Default 0.85.
    */
   readonly minScore?: number;
-  /** A further sentence from the best sentence's chunk must score at least this share of the best. Default 0.6. */
+  /**
+   * A further sentence from the best sentence's chunk must reach this share of the best sentence's
+   * own relevance (the score without the chunk-level parts). Default 0.3.
+   */
   readonly sameChunkRatio?: number;
-  /** A further sentence from another chunk must score at least this share of the best. Default 0.9. */
+  /** A further sentence from another chunk must reach this share of the best full score. Default 0.95. */
   readonly otherChunkRatio?: number;
+  readonly weights?: Partial<ScoreWeights>;
 }
 
 /** A sentence chosen for an answer, with its offsets inside its source chunk's text. */
@@ -42,17 +71,21 @@ interface Candidate {
   /** Content terms in order, with repeats. */
   readonly terms: readonly string[];
   readonly termSet: ReadonlySet<string>;
+  /** Full score: sentence relevance plus the chunk's coverage and rank. */
   score: number;
+  /** The part of the score that comes from the sentence itself. */
+  sentenceScore: number;
 }
 
 const K1 = 1.2;
 const B = 0.75;
 
 /**
- * Picks the sentences of the sources that best answer the question: BM25 over sentences (with
- * IDF from the candidate sentences), question-term coverage of the sentence and of its chunk,
- * proximity of the matched terms, a small bonus for a higher-ranked chunk, and a penalty for
- * very short or very long sentences. Returns no sentences when the best score is under `minScore`.
+ * Picks the sentences of the sources that best answer the question. A sentence scores by the
+ * question-term coverage of the sentence and of its chunk (IDF over the candidate sentences), its
+ * BM25, the proximity of the matched terms, the chunk's rank, whether it contains the kind of
+ * answer asked for, and a penalty for very short or long sentences. Returns no sentences when the
+ * best score is under `minScore`.
  */
 export function selectSentences(
   question: string,
@@ -60,15 +93,16 @@ export function selectSentences(
   options: SentenceSelectionOptions = {},
 ): SentenceSelection {
   const maxSentences = options.maxSentences ?? 3;
-  const minScore = options.minScore ?? 0.45;
-  const sameChunkRatio = options.sameChunkRatio ?? 0.6;
-  const otherChunkRatio = options.otherChunkRatio ?? 0.9;
+  const minScore = options.minScore ?? 0.85;
+  const sameChunkRatio = options.sameChunkRatio ?? 0.3;
+  const otherChunkRatio = options.otherChunkRatio ?? 0.95;
 
   const queryTerms = contentTerms(question);
   const candidates = collectCandidates(sources.slice(0, options.maxSources ?? 5));
   if (queryTerms.length === 0 || candidates.length === 0) return { sentences: [], bestScore: 0 };
 
-  scoreCandidates(queryTerms, candidates);
+  const weights = { ...DEFAULT_SCORE_WEIGHTS, ...options.weights };
+  scoreCandidates(question, queryTerms, candidates, weights);
   const ranked = [...candidates].sort((a, b) => b.score - a.score);
   const best = ranked[0];
   if (best === undefined || best.score < minScore) return { sentences: [], bestScore: best?.score ?? 0 };
@@ -76,8 +110,11 @@ export function selectSentences(
   const chosen: Candidate[] = [best];
   for (const candidate of ranked.slice(1)) {
     if (chosen.length >= maxSentences) break;
-    const ratio = candidate.source.n === best.source.n ? sameChunkRatio : otherChunkRatio;
-    if (candidate.score < ratio * best.score) continue;
+    // Beside the best sentence, a sentence of the same chunk competes on its own relevance, since
+    // the chunk-level parts of the score are equal; one of another chunk must come close on the full score.
+    const sameChunk = candidate.source === best.source;
+    if (sameChunk && candidate.sentenceScore < sameChunkRatio * best.sentenceScore) continue;
+    if (!sameChunk && candidate.score < otherChunkRatio * best.score) continue;
     if (chosen.some((other) => isNearDuplicate(other, candidate))) continue;
     chosen.push(candidate);
   }
@@ -93,13 +130,27 @@ function collectCandidates(sources: readonly SourceChunk[]): Candidate[] {
         .map((token) => token.term)
         .filter((term) => !isStopword(term));
       if (terms.length === 0) continue;
-      candidates.push({ source, rank, ...sentence, terms, termSet: new Set(terms), score: 0 });
+      candidates.push({
+        source,
+        rank,
+        ...sentence,
+        terms,
+        termSet: new Set(terms),
+        score: 0,
+        sentenceScore: 0,
+      });
     }
   });
   return candidates;
 }
 
-function scoreCandidates(queryTerms: readonly string[], candidates: readonly Candidate[]): void {
+function scoreCandidates(
+  question: string,
+  queryTerms: readonly string[],
+  candidates: readonly Candidate[],
+  weights: ScoreWeights,
+): void {
+  const answerType = expectedAnswerType(question);
   const documentFrequency = new Map<string, number>();
   for (const candidate of candidates) {
     for (const term of candidate.termSet) documentFrequency.set(term, (documentFrequency.get(term) ?? 0) + 1);
@@ -129,15 +180,17 @@ function scoreCandidates(queryTerms: readonly string[], candidates: readonly Can
   candidates.forEach((candidate, i) => {
     const sentenceCoverage = coverage(queryWeights, totalWeight, candidate.termSet);
     const normalizedBm25 = maxBm25 > 0 ? (bm25Scores[i] ?? 0) / maxBm25 : 0;
-    const proximity = proximityOf(queryTerms, candidate.terms);
-    const rankBonus = 0.05 / (1 + candidate.rank);
+    const sentenceRelevance =
+      weights.sentenceCoverage * sentenceCoverage +
+      weights.bm25 * normalizedBm25 * sentenceCoverage +
+      weights.proximity * proximityOf(queryTerms, candidate.terms) * sentenceCoverage;
 
-    const relevance =
-      0.6 * sentenceCoverage +
-      0.25 * (chunkCoverage.get(candidate.source.n) ?? 0) +
-      0.15 * normalizedBm25 * sentenceCoverage +
-      0.1 * proximity * sentenceCoverage;
-    candidate.score = relevance * lengthFactor(candidate.terms.length) + rankBonus;
+    const matchesType = answerType === undefined || matchesAnswerType(candidate.text, answerType, question);
+    const factor = lengthFactor(candidate.terms.length) * (matchesType ? 1 : weights.answerTypeMiss);
+    const chunkRelevance = weights.chunkCoverage * (chunkCoverage.get(candidate.source.n) ?? 0);
+
+    candidate.sentenceScore = sentenceRelevance * factor;
+    candidate.score = (sentenceRelevance + chunkRelevance) * factor + weights.rank / (1 + candidate.rank);
   });
 }
 
@@ -202,6 +255,53 @@ function proximityOf(queryTerms: readonly string[], terms: readonly string[]): n
     }
   }
   return matched.size / shortest;
+}
+
+type AnswerType = 'time' | 'quantity' | 'name';
+
+/** Guesses what kind of answer an English or Chinese question asks for from its question words; undefined when unclear. */
+function expectedAnswerType(question: string): AnswerType | undefined {
+  const text = question.trim().toLowerCase();
+  if (
+    /\b(?:when|what year|which year|what date|what century|what decade)\b|哪一年|何时|什么时候|哪年/.test(
+      text,
+    )
+  )
+    return 'time';
+  if (
+    /\bhow (?:many|much|long|far|old|large|big|tall|high)\b|\bwhat (?:percentage|percent|number|amount)\b|多少|几/.test(
+      text,
+    )
+  )
+    return 'quantity';
+  if (/^(?:who|whom|whose)\b|\b(?:who|whom|whose)\b[^?]*\?$|^谁|是谁/.test(text)) return 'name';
+  return undefined;
+}
+
+const MONTH =
+  /\b(?:january|february|march|april|may|june|july|august|september|october|november|december)\b/i;
+const NUMBER_WORD =
+  /\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen|half)\b/i;
+
+/** True when the sentence contains something of the expected type that the question does not already contain. */
+function matchesAnswerType(sentence: string, answerType: AnswerType, question: string): boolean {
+  switch (answerType) {
+    case 'time':
+      return (
+        /\d/.test(sentence) || MONTH.test(sentence) || /\b(?:century|decade|year|ago|today)\b/i.test(sentence)
+      );
+    case 'quantity':
+      return (
+        /\d/.test(sentence) ||
+        NUMBER_WORD.test(sentence) ||
+        /[一二三四五六七八九十百千万亿两]/u.test(sentence)
+      );
+    case 'name': {
+      const asked = new Set(question.match(/\p{Lu}\p{Ll}+/gu) ?? []);
+      const names = sentence.slice(1).match(/\p{Lu}\p{Ll}+/gu) ?? [];
+      return names.some((name) => !asked.has(name)) || /[\p{Script=Han}]/u.test(sentence);
+    }
+  }
 }
 
 /** Penalises fragments (headings, list labels) and run-on sentences, which make poor answers. */
