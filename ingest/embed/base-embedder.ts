@@ -1,0 +1,67 @@
+import { DocentError } from '../../core/errors.ts';
+import type { Embedder, EmbeddingKind } from './embedder.ts';
+import { normalizeInPlace } from './vector.ts';
+
+/**
+ * Shared frame of the embedders: validates the input, splits it into batches of `batchSize`,
+ * calls `embedBatch` for each and checks and normalises what it returns. Subclasses fill in
+ * `embedBatch` and may override `close`.
+ */
+export abstract class BaseEmbedder implements Embedder {
+  abstract readonly id: string;
+  abstract readonly dimension: number;
+  readonly batchSize: number;
+
+  protected constructor(batchSize: number) {
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new DocentError(
+        'INVALID_ARGUMENT',
+        `batchSize (${batchSize}) must be a positive integer; set DOCENT_EMBED_BATCH_SIZE to a value such as 32.`,
+      );
+    }
+    this.batchSize = batchSize;
+  }
+
+  async embed(texts: readonly string[], kind: EmbeddingKind): Promise<Float32Array[]> {
+    if (kind !== 'query' && kind !== 'document') {
+      throw new DocentError(
+        'INVALID_ARGUMENT',
+        `Embedding kind ${JSON.stringify(kind)} is invalid; use 'query' or 'document'.`,
+      );
+    }
+    const nonString = texts.findIndex((text) => typeof text !== 'string');
+    if (nonString !== -1) {
+      throw new DocentError(
+        'INVALID_ARGUMENT',
+        `texts[${nonString}] is ${typeof texts[nonString]}, not a string; pass the chunk texts as strings.`,
+      );
+    }
+
+    const vectors: Float32Array[] = [];
+    for (let offset = 0; offset < texts.length; offset += this.batchSize) {
+      const batch = texts.slice(offset, offset + this.batchSize);
+      const batchVectors = await this.embedBatch(batch, kind);
+      if (batchVectors.length !== batch.length) {
+        throw new DocentError(
+          'INTERNAL',
+          `Embedder ${this.id} returned ${batchVectors.length} vectors for ${batch.length} texts.`,
+        );
+      }
+      for (const vector of batchVectors) {
+        if (vector.length !== this.dimension) {
+          throw new DocentError(
+            'INTERNAL',
+            `Embedder ${this.id} returned a vector of dimension ${vector.length}, expected ${this.dimension}.`,
+          );
+        }
+        vectors.push(normalizeInPlace(vector));
+      }
+    }
+    return vectors;
+  }
+
+  async close(): Promise<void> {}
+
+  /** Embeds one batch of at most `batchSize` texts; the result need not be normalised. */
+  protected abstract embedBatch(texts: readonly string[], kind: EmbeddingKind): Promise<Float32Array[]>;
+}

