@@ -3,6 +3,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { DocentError } from '../../core/errors.ts';
+import { describeRedisUrl, whenReady } from './redis-connection.ts';
 
 /**
  * Bytes that a job needs but that are too large for its payload: uploaded files on their way
@@ -115,13 +116,17 @@ async function exists(file: string): Promise<boolean> {
 }
 
 export interface RedisBlobStoreOptions {
-  /** A connected client; the store does not close it unless `ownsClient` is set. */
+  /** A client without offline queue (see openCommandConnection); closed by the store only with `ownsClient`. */
   readonly client: Redis;
+  /** The client's URL, named in errors without its credentials. */
+  readonly url: string;
   readonly ownsClient?: boolean;
   /** Key prefix, e.g. `docent`; blobs live under `<prefix>:blob:<hex>`. */
   readonly prefix: string;
   readonly ttlSeconds: number;
   readonly maxBytes: number;
+  /** How long a command waits for a lost connection before raising QUEUE_UNAVAILABLE; defaults to 3000 ms. */
+  readonly readyTimeoutMs?: number;
 }
 
 /** Blobs as Redis strings with a TTL, reachable by workers on any machine. */
@@ -178,18 +183,15 @@ export class RedisBlobStore implements BlobStore {
   }
 
   private async command<T>(run: () => Promise<T>): Promise<T> {
-    if (this.options.client.status !== 'ready') {
-      throw new DocentError(
-        'QUEUE_UNAVAILABLE',
-        `Redis is not reachable (connection ${this.options.client.status}); retry once it is back.`,
-      );
-    }
+    await whenReady(this.options.client, this.options.readyTimeoutMs ?? 3000, this.options.url);
     try {
       return await run();
     } catch (error) {
-      throw new DocentError('QUEUE_UNAVAILABLE', `Redis command failed: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new DocentError(
+        'QUEUE_UNAVAILABLE',
+        `Redis command to ${describeRedisUrl(this.options.url)} failed: ${(error as Error).message}; retry once Redis is back.`,
+        { cause: error },
+      );
     }
   }
 }

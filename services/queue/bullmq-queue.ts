@@ -1,11 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { Job, JobType as BullJobState, RedisOptions } from 'bullmq';
 import { Queue, QueueEvents, UnrecoverableError, WaitingError, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { ErrorCode } from '../../core/errors.ts';
 import { DocentError, errorStatus } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { BlobStore } from './blob-store.ts';
+import {
+  describeRedisUrl,
+  openCommandConnection,
+  reconnectingOptions,
+  throttledErrorLog,
+  whenReady,
+} from './redis-connection.ts';
 import { RedisBlobStore } from './blob-store.ts';
 import type {
   AddOptions,
@@ -65,12 +72,8 @@ export const RESULT_BLOB_KEY = '$docentBlobRef';
 
 const DEFAULT_INLINE_RESULT_MAX_BYTES = 64 * 1024;
 const DEFAULT_ADD_TIMEOUT_MS = 3000;
-/** Longest pause between reconnection attempts, so that workers resume soon after Redis returns. */
-const MAX_RECONNECT_DELAY_MS = 2000;
 /** Events kept per lane in Redis, for subscribers that fall behind. */
 const EVENTS_KEPT = 2000;
-/** Connection errors logged at most this often per connection, since ioredis repeats them on every retry. */
-const ERROR_LOG_INTERVAL_MS = 30_000;
 
 const BULL_STATES: Record<JobState, BullJobState[]> = {
   waiting: ['waiting', 'prioritized'],
@@ -110,20 +113,14 @@ export class BullmqJobQueue implements JobQueue {
   private readonly listeners = new Set<JobEventListener>();
   private queueEvents: Promise<QueueEvents[]> | undefined;
   private closing: Promise<void> | undefined;
-  private nextReady: Promise<void> | undefined;
 
   constructor(options: BullmqQueueOptions) {
     this.options = options;
     this.logger = options.logger;
-    this.client = new Redis(options.redisUrl, {
-      ...reconnecting(),
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 2000,
-    });
-    this.client.on('error', throttledErrorLog(this.logger, 'Redis connection failed'));
+    this.client = openCommandConnection(options.redisUrl, this.logger);
     this.blobs = new RedisBlobStore({
       client: this.client,
+      url: options.redisUrl,
       prefix: options.prefix,
       ttlSeconds: options.blobTtlSeconds,
       maxBytes: options.blobMaxBytes,
@@ -335,7 +332,7 @@ export class BullmqJobQueue implements JobQueue {
       }
     };
     const worker = new Worker(lane, processor, {
-      connection: { url: this.options.redisUrl, ...reconnecting(), maxRetriesPerRequest: null },
+      connection: this.blockingConnectionOptions(),
       prefix: this.options.prefix,
       concurrency,
     });
@@ -394,6 +391,11 @@ export class BullmqJobQueue implements JobQueue {
     throw new WaitingError();
   }
 
+  /** Options for the connections BullMQ opens itself; blocking commands need `maxRetriesPerRequest: null`. */
+  private blockingConnectionOptions(): RedisOptions {
+    return { url: this.options.redisUrl, ...reconnectingOptions(), maxRetriesPerRequest: null };
+  }
+
   private async storeResult(result: JsonValue): Promise<JsonValue> {
     const json = JSON.stringify(result);
     const limit = this.options.inlineResultMaxBytes ?? DEFAULT_INLINE_RESULT_MAX_BYTES;
@@ -422,7 +424,7 @@ export class BullmqJobQueue implements JobQueue {
           'subscribe',
         );
         const queueEvents = new QueueEvents(lane, {
-          connection: { url: this.options.redisUrl, ...reconnecting(), maxRetriesPerRequest: null },
+          connection: this.blockingConnectionOptions(),
           prefix: this.options.prefix,
           lastEventId: newest[0]?.[0] ?? '0-0',
         });
@@ -501,19 +503,7 @@ export class BullmqJobQueue implements JobQueue {
     }
     if (this.client.status === 'ready') return;
 
-    const timeoutMs = this.options.addTimeoutMs ?? DEFAULT_ADD_TIMEOUT_MS;
-    // One listener shared by all waiting callers, so that an outage does not pile up listeners.
-    this.nextReady ??= new Promise<void>((resolve) =>
-      this.client.once('ready', () => {
-        this.nextReady = undefined;
-        resolve();
-      }),
-    );
-    if (await settlesWithin(this.nextReady, timeoutMs)) return;
-    throw new DocentError(
-      'QUEUE_UNAVAILABLE',
-      `Redis at ${describeRedisUrl(this.options.redisUrl)} is not reachable (connection ${this.client.status} for ${timeoutMs} ms); retry once it is back.`,
-    );
+    await whenReady(this.client, this.options.addTimeoutMs ?? DEFAULT_ADD_TIMEOUT_MS, this.options.redisUrl);
   }
 
   /** Runs a Redis operation, raising QUEUE_UNAVAILABLE when it fails or outlasts the add timeout. */
@@ -552,25 +542,6 @@ export function blobRefOfResult(stored: unknown): string | undefined {
   return typeof ref === 'string' ? ref : undefined;
 }
 
-function reconnecting(): Pick<RedisOptions, 'retryStrategy'> {
-  return { retryStrategy: (times: number) => Math.min(times * 200, MAX_RECONNECT_DELAY_MS) };
-}
-
-function throttledErrorLog(logger: Logger, message: string): (error: Error) => void {
-  let lastLoggedAt = 0;
-  let suppressed = 0;
-  return (error) => {
-    const now = Date.now();
-    if (now - lastLoggedAt < ERROR_LOG_INTERVAL_MS) {
-      suppressed++;
-      return;
-    }
-    logger.error({ err: error, suppressed }, message);
-    lastLoggedAt = now;
-    suppressed = 0;
-  };
-}
-
 /** BullMQ stores only an error's message, so the DocentError code travels in front of it. */
 function encodeFailure(error: unknown): string {
   return `[${errorCodeOf(error)}] ${errorMessageOf(error)}`;
@@ -601,14 +572,4 @@ function isProgress(value: unknown): value is JobProgress {
   if (value === null || typeof value !== 'object') return false;
   const { done, total } = value as Record<string, unknown>;
   return typeof done === 'number' && typeof total === 'number';
-}
-
-/** The URL without credentials, for messages and logs. */
-export function describeRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
-  } catch {
-    return 'the configured REDIS_URL';
-  }
 }

@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { DocentError } from '../../core/errors.ts';
+import type { BlobStore } from './blob-store.ts';
+import { blobRefOf } from './blob-store.ts';
 import type {
   IngestPayload,
   JobEvent,
@@ -534,5 +536,61 @@ export function registerJobQueueConformance(createStorage: () => Promise<QueueSt
     expect(await queue.counts()).toEqual({ waiting: 2, active: 1, completed: 1, failed: 1, delayed: 1 });
     hang.open();
     await waitForState(queue, hangs.id, 'completed');
+  });
+}
+
+/** Registers the BlobStore tests that every implementation passes. */
+export function registerBlobStoreConformance(
+  createStore: () => Promise<{ store: BlobStore; destroy: () => Promise<void> }>,
+): void {
+  let store: BlobStore;
+  let destroy: () => Promise<void>;
+
+  beforeEach(async () => {
+    ({ store, destroy } = await createStore());
+  });
+
+  afterEach(async () => {
+    await store.close();
+    await destroy();
+  });
+
+  it('returns the bytes it stored', async () => {
+    const bytes = new Uint8Array([0, 1, 2, 250, 255]);
+
+    const ref = await store.put(bytes);
+
+    expect(ref).toBe(blobRefOf(bytes));
+    expect(ref).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(await store.get(ref)).toEqual(bytes);
+  });
+
+  it('stores equal bytes under one reference', async () => {
+    const first = await store.put(new TextEncoder().encode('same text'));
+    const second = await store.put(new TextEncoder().encode('same text'));
+
+    expect(second).toBe(first);
+  });
+
+  it('stores an empty blob', async () => {
+    const ref = await store.put(new Uint8Array());
+
+    expect(await store.get(ref)).toEqual(new Uint8Array());
+  });
+
+  it('raises NOT_FOUND after delete', async () => {
+    const ref = await store.put(new TextEncoder().encode('to delete'));
+
+    await store.delete(ref);
+    await store.delete(ref);
+
+    await expect(store.get(ref)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('rejects malformed references', async () => {
+    await expect(store.get('../../etc/passwd')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(store.delete(`sha256:${'A'.repeat(64)}`)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
   });
 }

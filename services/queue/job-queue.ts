@@ -15,6 +15,8 @@ export interface IngestPayload {
   /** Media type declared by the uploader, as a hint for the parser only. */
   readonly declaredType?: string;
   readonly metadata: { readonly [key: string]: JsonValue };
+  /** Embedder id of the collection when the job was added; the worker embeds with it. */
+  readonly embedder?: string;
 }
 
 export interface DeletePayload {
