@@ -223,9 +223,10 @@ export function markdownToText(markdown: string): ExpectedText {
   return { text: parts.join('\n\n'), tableRows };
 }
 
-const CJK_CHARACTER = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]/u;
+// Hangul syllables are split too, because converters disagree on where Korean lines break words.
+const CJK_CHARACTER = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]/u;
 
-/** Lower-cased runs of letters, marks and digits; each Chinese or Japanese character is its own token. */
+/** Lower-cased runs of letters, marks and digits; each Chinese, Japanese or Korean character is its own token. */
 export function tokenize(text: string): string[] {
   const tokens: string[] = [];
   for (const match of text

@@ -196,31 +196,76 @@ class BlockWalker {
   }
 }
 
-/** Returns the rows of a table (not of tables nested in its cells), cells repeated across their colspan. */
+/**
+ * Returns the rows of a table (not of tables nested in its cells) as a grid: a cell spanning
+ * several columns or rows is repeated in each, so that every row reads completely. A row made only
+ * of cells that continue into the next rows (a row header over a group) is folded into those rows.
+ */
 export function tableRows(table: Element): string[][] {
-  const rows: string[][] = [];
-  const visit = (nodes: AnyNode[]): void => {
+  const rowElements: Element[] = [];
+  const collectRows = (nodes: AnyNode[]): void => {
     for (const node of nodes) {
       if (!isTag(node)) continue;
-      if (node.name === 'tr') {
-        const cells: string[] = [];
-        for (const cell of node.children) {
-          if (!isTag(cell) || (cell.name !== 'td' && cell.name !== 'th')) continue;
-          const text = collapse(blockText(cell.children).replace(/\n+/g, ' '));
-          const span = Math.min(
-            Math.max(Number.parseInt(getAttributeValue(cell, 'colspan') ?? '1', 10) || 1, 1),
-            50,
-          );
-          for (let index = 0; index < span; index += 1) cells.push(text);
-        }
-        rows.push(cells);
-      } else if (node.name === 'thead' || node.name === 'tbody' || node.name === 'tfoot') {
-        visit(node.children);
-      }
+      if (node.name === 'tr') rowElements.push(node);
+      else if (node.name === 'thead' || node.name === 'tbody' || node.name === 'tfoot')
+        collectRows(node.children);
     }
   };
-  visit(table.children);
+  collectRows(table.children);
+
+  const rows: string[][] = [];
+  // Cells from earlier rows that still cover a column: text and how many more rows they cover.
+  const carried = new Map<number, { text: string; rows: number }>();
+  rowElements.forEach((rowElement, rowIndex) => {
+    const cells: string[] = [];
+    let onlySpanning = true;
+    const fillCarried = (): void => {
+      let entry = carried.get(cells.length);
+      while (entry !== undefined) {
+        cells.push(entry.text);
+        entry.rows -= 1;
+        if (entry.rows === 0) carried.delete(cells.length - 1);
+        entry = carried.get(cells.length);
+      }
+    };
+
+    for (const cell of rowElement.children) {
+      if (!isTag(cell) || (cell.name !== 'td' && cell.name !== 'th')) continue;
+      fillCarried();
+      const text = collapse(blockText(cell.children).replace(/\n+/g, ' '));
+      const columns = spanAttribute(cell, 'colspan', 100);
+      const rowsLeft = rowElements.length - rowIndex - 1;
+      const extraRows = Math.min(spanAttribute(cell, 'rowspan', 10_000) - 1, rowsLeft);
+      if (extraRows <= 0) onlySpanning = false;
+      for (let index = 0; index < columns; index += 1) {
+        if (extraRows > 0) carried.set(cells.length, { text, rows: extraRows });
+        cells.push(text);
+      }
+    }
+    const lastColumn = Math.max(-1, ...carried.keys());
+    while (cells.length <= lastColumn) {
+      const entry = carried.get(cells.length);
+      if (entry === undefined) cells.push('');
+      else fillCarried();
+    }
+
+    const foldable =
+      onlySpanning &&
+      cells.length > 0 &&
+      rowIndex < rowElements.length - 1 &&
+      cells.every((_, column) => carried.has(column) || cells[column] === '');
+    if (foldable) {
+      // The carried cells already repeat this row's text in the rows below.
+      return;
+    }
+    rows.push(cells);
+  });
   return rows;
+}
+
+function spanAttribute(cell: Element, name: 'colspan' | 'rowspan', maximum: number): number {
+  const value = Number.parseInt(getAttributeValue(cell, name) ?? '1', 10);
+  return Number.isFinite(value) && value >= 1 ? Math.min(value, maximum) : 1;
 }
 
 function listText(list: Element, depth: number): string {

@@ -69,18 +69,20 @@ export function buildSegments(items: readonly PositionedText[], gapFactor = 1.0)
 }
 
 function makeSegment(items: PositionedText[]): Segment {
-  const rtl = items.filter((item) => item.rtl).length > items.length / 2;
+  const rtl = isMostlyRtl(items.map((item) => item.text).join(''));
   const ordered = rtl ? [...items].sort((a, b) => b.x + b.width - (a.x + a.width)) : items;
   let text = '';
   let previous: PositionedText | undefined;
   for (const item of ordered) {
     if (previous !== undefined) {
       const gap = rtl ? previous.x - (item.x + item.width) : item.x - (previous.x + previous.width);
+      const last = text.slice(-1);
+      const next = item.text[0] ?? '';
       const needsSpace =
-        gap > 0.12 * Math.max(item.size, 1) &&
-        !/\s$/.test(text) &&
-        !/^\s/.test(item.text) &&
-        !(CJK.test(text.slice(-1)) && CJK.test(item.text[0] ?? ''));
+        !/\s/.test(last) &&
+        !/\s/.test(next) &&
+        ((gap > 0.12 * Math.max(item.size, 1) && !(CJK.test(last) && CJK.test(next))) ||
+          changesDirection(last, next));
       if (needsSpace) text += ' ';
     }
     text += item.text;
@@ -89,6 +91,7 @@ function makeSegment(items: PositionedText[]): Segment {
   const x0 = Math.min(...items.map((item) => item.x));
   const x1 = Math.max(...items.map((item) => item.x + item.width));
   const size = median(items.map((item) => item.size));
+  if (rtl) text = repairLamAlef(text);
   return {
     items,
     x0,
@@ -97,6 +100,16 @@ function makeSegment(items: PositionedText[]): Segment {
     size,
     text: text.replace(/\s+/g, ' ').trim(),
   };
+}
+
+/**
+ * Restores the order of a lam-alef ligature in the Arabic definite article: fonts that map the
+ * ligature glyph to two characters come out of visual-order text reversed, e.g. "اإلنتاجية" for
+ * "الإنتاجية". Only the hamza forms are repaired, because an alef is never followed by a hamza
+ * alef in Arabic, while "ال" inside a word is often correct.
+ */
+function repairLamAlef(text: string): string {
+  return text.replace(/ا([أإآ])ل/gu, 'ال$1');
 }
 
 /** Groups values whose baselines lie within half a font size of each other, top line first. */
@@ -195,11 +208,17 @@ function findGutter(segments: readonly Segment[]): Gutter | undefined {
   const crossing = segments.length - left.length - right.length;
   if (left.length < 4 || right.length < 4 || crossing > 0.25 * (left.length + right.length)) return undefined;
 
-  // Columns of body text fill their width on most lines; table columns do not.
+  // Most characters of a column of body text sit on lines that fill its width; in the columns of
+  // a table they sit in narrower cells.
   const leftWidth = gutter.start - Math.min(...left.map((segment) => segment.x0));
   const rightWidth = Math.max(...right.map((segment) => segment.x1)) - gutter.end;
-  const fills = (side: Segment[], columnWidth: number): boolean =>
-    median(side.map((segment) => segment.x1 - segment.x0)) >= 0.6 * columnWidth;
+  const fills = (side: Segment[], columnWidth: number): boolean => {
+    const total = side.reduce((sum, segment) => sum + segment.text.length, 0);
+    const filling = side
+      .filter((segment) => segment.x1 - segment.x0 >= 0.6 * columnWidth)
+      .reduce((sum, segment) => sum + segment.text.length, 0);
+    return filling >= 0.5 * total;
+  };
   if (!fills(left, leftWidth) || !fills(right, rightWidth)) return undefined;
   if (Math.min(leftWidth, rightWidth) < 0.2 * width) return undefined;
   return gutter;
@@ -226,6 +245,12 @@ export function buildLines(region: readonly Segment[]): Line[] {
   });
 }
 
+/** True between a right-to-left letter and a left-to-right letter or digit, which never touch in running text. */
+function changesDirection(last: string, next: string): boolean {
+  const isLtr = (character: string): boolean => /[\p{L}\p{N}]/u.test(character) && !RTL.test(character);
+  return (RTL.test(last) && isLtr(next)) || (isLtr(last) && RTL.test(next));
+}
+
 function isMostlyRtl(text: string): boolean {
   let rtl = 0;
   let ltr = 0;
@@ -244,6 +269,9 @@ function isMostlyRtl(text: string): boolean {
  */
 export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlock[] {
   const blocks: LayoutBlock[] = [];
+  const pitch = linePitch(lines);
+  const left = Math.min(...lines.map((line) => line.x0));
+  const right = Math.max(...lines.map((line) => line.x1));
   let paragraph: { text: string; list: boolean; last: Line } | undefined;
   let table: string[] = [];
 
@@ -258,9 +286,12 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
     table = [];
   };
 
-  for (const line of lines) {
+  const rows = lines.map(
+    (line, index) => isTableRow(line, lines[index - 1]) || isTableRow(line, lines[index + 1]),
+  );
+  for (const [index, line] of lines.entries()) {
     const text = line.segments.map((segment) => segment.text).join(' ');
-    if (line.segments.length > 1) {
+    if (rows[index] === true) {
       flushParagraph();
       table.push(line.segments.map((segment) => segment.text).join(' | '));
       continue;
@@ -289,11 +320,18 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
 
     const startsList = LIST_MARKER.test(text);
     if (paragraph !== undefined) {
-      const gap = paragraph.last.y - line.y;
+      const previous = paragraph.last;
+      const gap = previous.y - line.y;
+      const previousText = previous.segments.map((segment) => segment.text).join(' ');
+      const indented =
+        !paragraph.list && line.x0 - left > 0.8 * line.size && previous.x0 - left < 0.3 * line.size;
+      const endedShort = previous.x1 < right - 0.15 * (right - left) && /[.!?:。」)]$/u.test(previousText);
       const newParagraph =
-        gap > 1.8 * Math.max(line.size, paragraph.last.size) ||
         gap < 0 ||
-        Math.abs(line.size - paragraph.last.size) > 1.5;
+        gap > (pitch === undefined ? 1.8 * Math.max(line.size, previous.size) : 1.35 * pitch) ||
+        Math.abs(line.size - previous.size) > 1.5 ||
+        indented ||
+        endedShort;
       if (!newParagraph && startsList && paragraph.list) {
         paragraph = { text: `${paragraph.text}\n${text}`, list: true, last: line };
         continue;
@@ -309,6 +347,45 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
   flushParagraph();
   flushTable();
   return blocks;
+}
+
+/**
+ * A line is a table row when it has two or more segments and a neighbouring line of two or more
+ * segments has a segment starting, ending or centred at the same place as one of its later
+ * segments. Wide gaps in a single justified line do not make it a row.
+ */
+function isTableRow(line: Line, neighbour: Line | undefined): boolean {
+  if (neighbour === undefined || line.segments.length < 2 || neighbour.segments.length < 2) return false;
+  const tolerance = 0.6 * Math.max(line.size, neighbour.size);
+  const [first, ...later] = [...line.segments].sort((a, b) => a.x0 - b.x0);
+  if (first === undefined) return false;
+  return later.some((segment) =>
+    neighbour.segments.some(
+      (other) =>
+        Math.abs(segment.x0 - other.x0) < tolerance ||
+        Math.abs(segment.x1 - other.x1) < tolerance ||
+        Math.abs((segment.x0 + segment.x1) / 2 - (other.x0 + other.x1) / 2) < tolerance,
+    ),
+  );
+}
+
+/** The usual distance between consecutive baselines of running text in a region, if there are enough lines to tell. */
+function linePitch(lines: readonly Line[]): number | undefined {
+  const gaps: number[] = [];
+  for (let index = 1; index < lines.length; index += 1) {
+    const previous = lines[index - 1]!;
+    const line = lines[index]!;
+    const gap = previous.y - line.y;
+    if (
+      previous.segments.length === 1 &&
+      line.segments.length === 1 &&
+      Math.abs(previous.size - line.size) < 0.5 &&
+      gap > 0
+    )
+      gaps.push(gap);
+  }
+  if (gaps.length < 3) return undefined;
+  return Math.max(median(gaps), 0.9 * median(lines.map((line) => line.size)));
 }
 
 /** Joins two lines of running text, removing a line-end hyphen that splits a word. */
