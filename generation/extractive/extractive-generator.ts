@@ -55,11 +55,13 @@ export class ExtractiveGenerator implements Generator {
         yield { type: 'token', text: word };
       }
       if (part.citation !== undefined) {
+        throwIfAborted(request.signal);
         citations.push(part.citation);
         yield { type: 'citation', citation: part.citation };
       }
     }
 
+    throwIfAborted(request.signal);
     const finishedAt = performance.now();
     const seconds = (finishedAt - startedAt) / 1000;
     const result: Answer = {
