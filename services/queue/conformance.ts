@@ -252,6 +252,8 @@ export function registerJobQueueConformance(createStorage: () => Promise<QueueSt
 
   it('retries a transient error then succeeds', async () => {
     const queue = await open();
+    const events: JobEvent[] = [];
+    await queue.subscribe((event) => events.push(event));
     const attempts: number[] = [];
     queue.process(
       ['ingest'],
@@ -265,10 +267,13 @@ export function registerJobQueueConformance(createStorage: () => Promise<QueueSt
 
     const { id } = await queue.add('ingest', ingestPayload('doc-1'));
     const done = await waitForState(queue, id, 'completed');
+    await waitUntil(() => events.some((event) => event.kind === 'completed'), 'the completed event');
 
     expect(done.result).toBe('ok');
     expect(done.attemptsMade).toBe(2);
     expect(attempts).toEqual([1, 2]);
+    expect(events).toContainEqual({ kind: 'retrying', jobId: id, reason: 'connection reset by embedder' });
+    expect(events.filter((event) => event.kind === 'active')).toHaveLength(2);
   });
 
   it('fails a permanent error once with its reason', async () => {

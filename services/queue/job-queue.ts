@@ -94,12 +94,19 @@ export type JobInfo = {
     readonly payload: JobPayloads[T];
     readonly state: JobState;
     readonly progress: JobProgress | null;
-    /** Attempts that ended, in failure or success; an attempt cut short by a crash counts too. */
+    /**
+     * Attempts that ended, in failure or success. An attempt cut short by a crash counts in
+     * embedded mode; in Redis mode BullMQ's stalled-job check reruns it without counting.
+     */
     readonly attemptsMade: number;
     readonly maxAttempts: number;
-    /** The handler's return value once completed, else null. */
+    /**
+     * The handler's return value once completed, else null. In Redis mode a result above
+     * 64 KiB of JSON is kept in the blob store: `get` loads it, while `list` returns the stub
+     * `{ "$docentBlobRef": "sha256:..." }` (see `blobRefOfResult`) to stay cheap.
+     */
     readonly result: JsonValue;
-    /** Message of the last error, kept while the job waits for a retry and after it failed. */
+    /** Message of the last failed attempt, if any; a job that completed after a retry keeps it. */
     readonly failedReason: string | null;
     /** DocentError code of the last error; INTERNAL for other errors. */
     readonly failedCode: ErrorCode | null;
@@ -328,7 +335,7 @@ export function resolveProcessLanes(
   return lanes;
 }
 
-/** Runs `work`, or raises TIMEOUT-free false when `timeoutMs` passes first. */
+/** Waits at most `timeoutMs` for `work` to settle; returns whether it did. */
 export async function settlesWithin(work: Promise<unknown>, timeoutMs: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => {
