@@ -389,7 +389,7 @@ export function createStandaloneSearch(
   const averageLength =
     termLists.reduce((sum, terms) => sum + terms.length, 0) / Math.max(1, termLists.length);
 
-  return async (question, topK) => {
+  return (question, topK) => {
     const queryTerms = [...new Set(tokenize(question).map((token) => token.term))].filter(
       (term) => !isStopword(term),
     );
@@ -406,13 +406,14 @@ export function createStandaloneSearch(
       return { i, score };
     });
     scored.sort((a, b) => b.score - a.score || a.i - b.i);
-    return scored
+    const results = scored
       .filter((entry) => entry.score > 0)
       .slice(0, topK)
       .flatMap((entry, rank) => {
         const chunk = chunks[entry.i];
         return chunk === undefined ? [] : [{ ...chunk, n: rank + 1, score: entry.score }];
       });
+    return Promise.resolve(results);
   };
 }
 

@@ -32,7 +32,7 @@ const WRAPPING_LINE_BREAK = /(?<!\n[ \t]*)\r?\n(?![ \t]*(?:\r?\n|[-*•+]\s|\d{1
  * splits "John C. Messenger" and "e.g. Paris" without this.
  */
 const ABBREVIATION_END =
-  /(?:^|[\s(\[{"'“‘-])(?:\p{Lu}|Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Gen|Col|Lt|Sgt|Capt|Rev|Mt|Ft|No|Nos|Fig|Figs|Vol|vs|cf|approx|ca|e\.g|i\.e|U\.S|U\.K)\.$/u;
+  /(?:^|[\s([{"'“‘-])(?:\p{Lu}|Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Gen|Col|Lt|Sgt|Capt|Rev|Mt|Ft|No|Nos|Fig|Figs|Vol|vs|cf|approx|ca|e\.g|i\.e|U\.S|U\.K)\.$/u;
 
 const segmenters = new Map<string, Intl.Segmenter>();
 
