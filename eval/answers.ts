@@ -15,7 +15,7 @@ export type AnswerSearch = (question: string, topK: number) => Promise<SourceChu
 export interface AnswerEvalOptions {
   readonly search: AnswerSearch;
   readonly generator: Generator;
-  /** Also asks every question with its paragraph removed from the search results, to measure refusals. */
+  /** Also runs every question with its paragraph removed from the search results, to measure refusals. */
   readonly withhold?: boolean;
   /** Evaluates at most this many questions, spread evenly over the file. */
   readonly limit?: number;
@@ -305,7 +305,7 @@ export function tokenF1(prediction: string, gold: string): number {
   return (2 * precision * recall) / (precision + recall);
 }
 
-/** The sentence of `context` that contains offset `position`, as offsets. */
+/** Finds the offsets of the sentence of `context` that contains offset `position`. */
 function sentenceAround(context: string, position: number): { start: number; end: number } {
   const sentence = splitSentences(context).find((span) => span.start <= position && position < span.end);
   return sentence ?? { start: position, end: position + 1 };
@@ -417,7 +417,7 @@ export function createStandaloneSearch(
   };
 }
 
-/** Splits a paragraph into runs of whole sentences of at most `maxWords` words (a longer sentence stands alone). */
+/** Splits a paragraph into runs of whole sentences of at most `maxWords` words (a longer sentence forms a chunk of its own). */
 function chunkParagraph(context: string, maxWords: number): { start: number; end: number; text: string }[] {
   const spans: { start: number; end: number; text: string }[] = [];
   let current: { start: number; end: number; words: number } | undefined;

@@ -28,7 +28,7 @@ const WRAPPING_LINE_BREAK = /(?<!\n[ \t]*)\r?\n(?![ \t]*(?:\r?\n|[-*•+]\s|\d{1
 
 /**
  * A sentence ending in one of these (an initial, a title, a Latin abbreviation) continues in the
- * next segment. V8's Intl.Segmenter ignores ICU's `ss=standard` abbreviation suppression, so it
+ * next segment. V8's Intl.Segmenter (Node 20) ignores ICU's `ss=standard` abbreviation suppression, so it
  * splits "John C. Messenger" and "e.g. Paris" without this.
  */
 const ABBREVIATION_END =

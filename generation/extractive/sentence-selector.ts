@@ -9,7 +9,7 @@ export interface ScoreWeights {
   readonly chunkCoverage: number;
   /** BM25 of the sentence, divided by the best sentence's BM25 and multiplied by its coverage. */
   readonly bm25: number;
-  /** How close together the matched terms sit, multiplied by coverage. */
+  /** Closeness of the matched terms inside the sentence, multiplied by coverage. */
   readonly proximity: number;
   /** Added as `rank / (1 + chunk rank)`, so the retriever's order breaks near-ties. */
   readonly rank: number;
@@ -32,7 +32,7 @@ export interface SentenceSelectionOptions {
   /** Number of top-ranked sources whose sentences are considered. Default 5. */
   readonly maxSources?: number;
   /**
-   * Minimum score of the best sentence; below it the sources are taken not to contain an answer.
+   * Minimum score of the best sentence. Below it the sources are taken not to contain an answer.
    * With the default weights scores run from 0 to about 1.85. Default 0.85.
    */
   readonly minScore?: number;
@@ -81,11 +81,11 @@ const K1 = 1.2;
 const B = 0.75;
 
 /**
- * Picks the sentences of the sources that best answer the question. A sentence scores by the
- * question-term coverage of the sentence and of its chunk (IDF over the candidate sentences), its
- * BM25, the proximity of the matched terms, the chunk's rank, whether it contains the kind of
- * answer asked for, and a penalty for very short or long sentences. Returns no sentences when the
- * best score is under `minScore`.
+ * Picks the sentences of the sources that best answer the question. The score of a sentence
+ * combines the question-term coverage of the sentence and of its chunk (IDF over the candidate
+ * sentences), its BM25, the proximity of the matched terms and the chunk's rank. A sentence without
+ * the kind of answer requested, or a very short or long one, scores less. Returns no sentences
+ * when the best score is under `minScore`.
  */
 export function selectSentences(
   question: string,
@@ -110,8 +110,8 @@ export function selectSentences(
   const chosen: Candidate[] = [best];
   for (const candidate of ranked.slice(1)) {
     if (chosen.length >= maxSentences) break;
-    // Beside the best sentence, a sentence of the same chunk competes on its own relevance, since
-    // the chunk-level parts of the score are equal; one of another chunk must come close on the full score.
+    // A sentence of the best sentence's chunk competes on its own relevance, because the chunk-level
+    // parts of their scores are equal. A sentence of another chunk must come close on the full score.
     const sameChunk = candidate.source === best.source;
     if (sameChunk && candidate.sentenceScore < sameChunkRatio * best.sentenceScore) continue;
     if (!sameChunk && candidate.score < otherChunkRatio * best.score) continue;
