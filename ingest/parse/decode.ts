@@ -124,6 +124,7 @@ function guessWideEncoding(bytes: Uint8Array): string | undefined {
 
 function decodeUtf8(bytes: Uint8Array): string | undefined {
   try {
+    // ignoreBOM false: the decoder strips a leading byte order mark.
     const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
     return isCleanText(text) ? text : undefined;
   } catch {
@@ -133,6 +134,15 @@ function decodeUtf8(bytes: Uint8Array): string | undefined {
 
 function tryDecode(bytes: Uint8Array, encoding: string): string | undefined {
   if (encoding === 'utf-8') return decodeUtf8(bytes);
+  if (encoding === 'utf-16le' || encoding === 'utf-16be') {
+    // TextDecoder rejects unpaired surrogates, which iconv-lite would pass through.
+    try {
+      const text = new TextDecoder(encoding, { fatal: true, ignoreBOM: false }).decode(bytes);
+      return isCleanText(text) ? text : undefined;
+    } catch {
+      return undefined;
+    }
+  }
   if (!iconv.encodingExists(encoding)) return undefined;
   const text = iconv.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), encoding, {
     stripBOM: true,

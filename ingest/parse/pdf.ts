@@ -40,10 +40,10 @@ export async function parsePdf(bytes: Uint8Array, options: PdfOptions): Promise<
       );
     }
 
-    const pages: PositionedText[][] = [];
-    for (let number = 1; number <= pdf.numPages; number += 1) pages.push(await pageItems(pdf, number));
+    const pages: PageText[] = [];
+    for (let number = 1; number <= pdf.numPages; number += 1) pages.push(await pageText(pdf, number));
 
-    const characters = pages.map((items) =>
+    const characters = pages.map(({ items }) =>
       items.reduce((sum, item) => sum + item.text.replace(/\s/g, '').length, 0),
     );
     const total = characters.reduce((sum, count) => sum + count, 0);
@@ -59,9 +59,9 @@ export async function parsePdf(bytes: Uint8Array, options: PdfOptions): Promise<
     }
 
     const builder = new DocumentBuilder();
-    const segmentsByPage = pages.map((items) => buildSegments(items));
-    const furniture = findRepeatedEdgeText(segmentsByPage);
-    const bodySize = dominantSize(pages.flat());
+    const segmentsByPage = pages.map(({ items }) => buildSegments(items));
+    const furniture = findRepeatedEdgeText(segmentsByPage, pages);
+    const bodySize = dominantSize(pages.flatMap(({ items }) => items));
     const pageBlocks = segmentsByPage.map((segments) =>
       layoutPage(
         segments.filter((segment) => !furniture.has(segment)),
@@ -114,9 +114,17 @@ export async function openPdf(bytes: Uint8Array): Promise<PDFDocumentProxy> {
   }
 }
 
-async function pageItems(pdf: PDFDocumentProxy, number: number): Promise<PositionedText[]> {
+interface PageText {
+  readonly items: PositionedText[];
+  /** Lowest and highest y of the page's media box. */
+  readonly bottom: number;
+  readonly top: number;
+}
+
+async function pageText(pdf: PDFDocumentProxy, number: number): Promise<PageText> {
   const page = await pdf.getPage(number);
   try {
+    const [, bottom = 0, , top = 792] = page.view;
     const content = await page.getTextContent({ includeMarkedContent: false, disableNormalization: false });
     const items: PositionedText[] = [];
     for (const item of content.items as TextItem[]) {
@@ -126,7 +134,7 @@ async function pageItems(pdf: PDFDocumentProxy, number: number): Promise<Positio
       // Rotated text (margin notes, stamps) is kept but ordered as if it ran horizontally.
       items.push({ text: item.str, x, y, width: item.width, size, rtl: item.dir === 'rtl' });
     }
-    return items;
+    return { items, bottom: Math.min(bottom, top), top: Math.max(bottom, top) };
   } finally {
     page.cleanup();
   }
@@ -149,19 +157,25 @@ function addLayoutBlock(
 }
 
 /**
- * Finds page headers and footers: text in the top or bottom two lines of a page that recurs (with
- * digits ignored) on at least 60% of the pages, plus bare page numbers there. Needs two pages or more.
+ * Finds page headers and footers: text in the top or bottom two lines of a page, within the top or
+ * bottom 12% of its height, that recurs (digits ignored) on at least 60% of the pages, plus bare
+ * page numbers there. Needs two pages or more.
  */
-function findRepeatedEdgeText(pages: readonly Segment[][]): Set<Segment> {
+function findRepeatedEdgeText(pages: readonly Segment[][], geometry: readonly PageText[]): Set<Segment> {
   const furniture = new Set<Segment>();
   if (pages.length < 2) return furniture;
 
   const key = (segment: Segment): string =>
     segment.text.toLowerCase().replace(/\d+/g, '#').replace(/\s+/g, '');
-  const edges = pages.map((segments) => {
+  const edges = pages.map((segments, index) => {
+    const { bottom, top } = geometry[index]!;
+    const margin = 0.12 * (top - bottom);
     const baselines = [...new Set(segments.map((segment) => Math.round(segment.y)))].sort((a, b) => b - a);
     const edgeBaselines = new Set([...baselines.slice(0, 2), ...baselines.slice(-2)]);
-    return segments.filter((segment) => edgeBaselines.has(Math.round(segment.y)));
+    return segments.filter(
+      (segment) =>
+        edgeBaselines.has(Math.round(segment.y)) && (segment.y > top - margin || segment.y < bottom + margin),
+    );
   });
 
   const pagesWithKey = new Map<string, number>();
