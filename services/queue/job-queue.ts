@@ -23,10 +23,10 @@ export interface DeletePayload {
   readonly documentId: string;
 }
 
-/** Payload of a `reindex` job; without `collection` every collection is reindexed. */
+/** Payload of a `reindex` job. Without `collection`, every collection is reindexed. */
 export interface ReindexPayload {
   readonly collection?: string;
-  /** Embedder spec to switch to, e.g. `transformers:Xenova/bge-small-en-v1.5`; defaults to the configured one. */
+  /** Embedder spec to switch to, e.g. `transformers:Xenova/bge-small-en-v1.5`, else the configured one. */
   readonly embedder?: string;
 }
 
@@ -35,7 +35,7 @@ export interface ReindexPayload {
  * index writes. `data` is small or names a blob (`resultRef`) holding the bulk of it.
  */
 export interface ApplyPayload {
-  /** What to apply, e.g. `ingest-result`; the apply handler dispatches on it. */
+  /** Kind of result to apply, e.g. `ingest-result`, which the apply handler dispatches on. */
   readonly kind: string;
   readonly documentId?: string;
   /** Id of the job whose result this applies, e.g. the `ingest` job. */
@@ -108,7 +108,7 @@ export type JobInfo = {
     readonly result: JsonValue;
     /** Message of the last failed attempt, if any; a job that completed after a retry keeps it. */
     readonly failedReason: string | null;
-    /** DocentError code of the last error; INTERNAL for other errors. */
+    /** DocentError code of the last error, or INTERNAL for other errors. */
     readonly failedCode: ErrorCode | null;
     readonly createdAt: number;
     readonly startedAt: number | null;
@@ -116,7 +116,7 @@ export type JobInfo = {
   };
 }[JobType];
 
-/** A job as its handler receives it; `attempt` counts from 1. */
+/** A job as its handler receives it. `attempt` counts from 1. */
 export type RunningJob = {
   [T in JobType]: {
     readonly id: string;
@@ -130,21 +130,21 @@ export type RunningJob = {
 export interface JobContext {
   /** Stores and broadcasts progress. `done` and `total` are non-negative integers with done <= total. */
   updateProgress(progress: JobProgress): Promise<void>;
-  /** Aborted when shutdown runs out of time; the job then goes back to its lane for a later run. */
+  /** Signal aborted when shutdown runs out of time. The job then goes back to its lane for a later run. */
   readonly signal: AbortSignal;
   /** Child logger carrying `jobId` and `jobType`. */
   readonly logger: Logger;
 }
 
 /**
- * Runs one job and returns its result as JSON. Throwing a DocentError with a code in
- * PERMANENT_ERROR_CODES fails the job at once; any other error is retried with exponential
+ * Runs one job and returns its result as JSON. A DocentError with a code in
+ * PERMANENT_ERROR_CODES fails the job at once. Any other error is retried with exponential
  * backoff until the job's attempts run out.
  */
 export type JobHandler = (job: RunningJob, context: JobContext) => Promise<JsonValue | undefined>;
 
 export interface ProcessOptions {
-  /** Jobs of these types that run at once in this process; 1 keeps a lane strictly in order. */
+  /** Max jobs of these types running at once in this process. 1 keeps a lane strictly in order. */
   readonly concurrency: number;
 }
 
@@ -159,7 +159,7 @@ export interface AddOptions {
 export interface ListOptions {
   readonly state?: JobState;
   readonly type?: JobType;
-  /** Most recently created first; defaults to 100, at most 1000. */
+  /** Max jobs returned, most recently created first: 100 by default, at most 1000. */
   readonly limit?: number;
 }
 
@@ -169,7 +169,7 @@ export type JobEvent =
   | { readonly kind: 'active'; readonly jobId: string }
   | { readonly kind: 'progress'; readonly jobId: string; readonly progress: JobProgress }
   | { readonly kind: 'completed'; readonly jobId: string }
-  /** An attempt failed with a transient error; the job runs again after its backoff delay. */
+  /** An attempt failed with a transient error, so the job runs again after its backoff delay. */
   | { readonly kind: 'retrying'; readonly jobId: string; readonly reason: string }
   /** The job failed for good: a permanent error, or its attempts ran out. */
   | { readonly kind: 'failed'; readonly jobId: string; readonly reason: string; readonly code: ErrorCode };
@@ -177,8 +177,8 @@ export type JobEvent =
 export type JobEventListener = (event: JobEvent) => void;
 
 /**
- * A persistent job queue. The embedded implementation keeps jobs in SQLite inside one process;
- * the BullMQ one keeps them in Redis so that workers on other machines can take `ingest` jobs.
+ * A persistent job queue. The embedded implementation keeps jobs in SQLite inside one process.
+ * The BullMQ one keeps them in Redis, so that workers on other machines can take `ingest` jobs.
  *
  * A process calls `process` only for the lanes it should run: the owner of the database calls
  * it for `apply`, `delete` and `reindex`, a remote worker only for `ingest`.
@@ -192,7 +192,7 @@ export interface JobQueue {
   counts(): Promise<JobCounts>;
   /**
    * Starts running jobs of `types` with `handler`. The types must cover whole lanes (see
-   * JOB_LANES) because a worker takes every job of the lane it consumes; each lane can be
+   * JOB_LANES) because a worker takes every job of the lane it consumes. Each lane can be
    * processed once per queue object. Raises INVALID_ARGUMENT or CONFLICT otherwise.
    */
   process(types: readonly JobType[], handler: JobHandler, options: ProcessOptions): void;
@@ -209,17 +209,17 @@ export interface JobQueue {
   close(options?: { timeoutMs?: number }): Promise<void>;
 }
 
-/** Settings shared by both implementations; `index.ts` fills them from Config. */
+/** Settings shared by both implementations, filled from Config by `index.ts`. */
 export interface QueueSettings {
   /** Runs of a job, the first included, before a transient error fails it. */
   readonly attempts: number;
-  /** Delay before the first retry in milliseconds; doubles with each further retry. */
+  /** Delay before the first retry in milliseconds, doubled for each further retry. */
   readonly backoffMs: number;
   readonly shutdownTimeoutMs: number;
   readonly logger: Logger;
 }
 
-/** Completed jobs kept per lane for `get` and `list`; older ones are removed. */
+/** Completed jobs kept per lane for `get` and `list`. Older ones are removed. */
 export const COMPLETED_JOBS_KEPT = 1000;
 /** Failed jobs kept per lane, so that their reasons can still be read. */
 export const FAILED_JOBS_KEPT = 5000;
@@ -300,7 +300,7 @@ export function resolveListLimit(limit: number | undefined): number {
 }
 
 /**
- * Checks the arguments of `JobQueue.process` and returns the lanes they cover. `taken` holds
+ * Checks the arguments of `JobQueue.process` and returns the lanes they cover. `taken` contains
  * the lanes this queue object already processes.
  */
 export function resolveProcessLanes(
@@ -335,7 +335,7 @@ export function resolveProcessLanes(
   return lanes;
 }
 
-/** Waits at most `timeoutMs` for `work` to settle; returns whether it did. */
+/** Waits at most `timeoutMs` for `work` to settle and returns whether it did. */
 export async function settlesWithin(work: Promise<unknown>, timeoutMs: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => {

@@ -1,0 +1,163 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import type { Config } from '../core/config.ts';
+import type { Logger } from '../core/logger.ts';
+import { createApp } from './api/app.ts';
+import type { ApiContext } from './api/context.ts';
+import { ConversationStore } from './api/conversations.ts';
+import { Ingestion } from './api/ingestion.ts';
+import { ApiMetrics } from './api/metrics.ts';
+import { KeyStore } from './auth/key-store.ts';
+import type { Docent } from './docent.ts';
+import { createBlobStore, createJobQueue } from './queue/index.ts';
+import type { BlobStore } from './queue/blob-store.ts';
+import type { JobQueue } from './queue/job-queue.ts';
+import { createIngestHandler, createOwnerHandler } from './worker.ts';
+
+export interface ServerParts {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly docent: Docent;
+  readonly queue: JobQueue;
+  readonly blobs: BlobStore;
+  readonly keys: KeyStore;
+}
+
+export interface RunOptions {
+  /** `ingest` jobs this process runs at once; 0 leaves them to `docent worker` processes. */
+  readonly ingestConcurrency: number;
+}
+
+/**
+ * Wires the API and the job handlers of the index owner: the owner lane (apply, delete,
+ * reindex) with concurrency 1, and the ingest lane when `ingestConcurrency` > 0.
+ */
+export async function assembleServer(
+  parts: ServerParts,
+  options: RunOptions & { isReady?: () => boolean },
+): Promise<{ app: Express; context: ApiContext; stopEvents: () => void }> {
+  const { docent, queue, blobs, logger } = parts;
+  const metrics = new ApiMetrics(queue);
+  const ingestion = new Ingestion(docent, queue, blobs);
+  const context: ApiContext = {
+    config: parts.config,
+    logger,
+    docent,
+    queue,
+    ingestion,
+    keys: parts.keys,
+    metrics,
+    conversations: new ConversationStore(),
+  };
+
+  // A document turns `processing` when any worker, here or remote, starts its ingest job.
+  const stopEvents = await queue.subscribe((event) => {
+    if (event.kind !== 'active') return;
+    queue
+      .get(event.jobId)
+      .then((job) => {
+        if (job?.type === 'ingest') ingestion.markProcessing(job.payload.documentId);
+      })
+      .catch((error: unknown) =>
+        logger.warn({ err: error, jobId: event.jobId }, 'Reading a started job failed'),
+      );
+  });
+
+  queue.process(
+    ['apply', 'delete', 'reindex'],
+    createOwnerHandler({ docent, blobs, logger, onIndexed: (chunks) => metrics.chunksIndexed.inc(chunks) }),
+    { concurrency: 1 },
+  );
+  if (options.ingestConcurrency > 0) {
+    queue.process(
+      ['ingest'],
+      createIngestHandler({
+        config: parts.config,
+        queue,
+        blobs,
+        embedderFor: (payload) =>
+          Promise.resolve(docent.embedderFor(docent.store.requireCollection(payload.collection))),
+      }),
+      { concurrency: options.ingestConcurrency },
+    );
+  }
+
+  const app = createApp(context, options.isReady === undefined ? {} : { isReady: options.isReady });
+  return { app, context, stopEvents };
+}
+
+export interface RunningServer {
+  readonly url: string;
+  /** Stops accepting requests, finishes or hands back running jobs, saves the indexes and closes everything. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the engine, queue, blob store and key store from `config` and serves the API and the
+ * portal on `config.server`. Without REDIS_URL everything runs in this process.
+ */
+export async function startServer(options: {
+  config: Config;
+  logger: Logger;
+  docent: Docent;
+  ingestConcurrency?: number;
+}): Promise<RunningServer> {
+  const { config, logger, docent } = options;
+  const queue = createJobQueue(config, { db: docent.store.db, logger });
+  const blobs = createBlobStore(config, { logger });
+  const keys = KeyStore.open(config.dataDir);
+  let ready = false;
+
+  const ingestConcurrency = options.ingestConcurrency ?? config.queue.workerConcurrency;
+  const { app, stopEvents } = await assembleServer(
+    { config, logger, docent, queue, blobs, keys },
+    { ingestConcurrency, isReady: () => ready },
+  );
+
+  const server = await listen(app, config.server.host, config.server.port);
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  ready = true;
+  logger.info(
+    { url, queue: config.redisUrl === undefined ? 'embedded' : 'redis', ingestConcurrency },
+    'Server started',
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    ready = false;
+    logger.info('Server shutting down');
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    // Open answer streams would keep close() waiting; their clients see the stream end.
+    const streams = setTimeout(() => server.closeAllConnections(), 5000);
+    streams.unref();
+    await queue.close();
+    stopEvents();
+    await stopped;
+    clearTimeout(streams);
+    await blobs.close();
+    keys.close();
+    await docent.close();
+    logger.info('Server stopped');
+  };
+  return {
+    url,
+    close: () => {
+      closing ??= close();
+      return closing;
+    },
+  };
+}
+
+function listen(app: Express, host: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host, (error?: Error) => {
+      if (error === undefined) resolve(server);
+      else reject(error);
+    });
+    server.once('error', reject);
+  });
+}

@@ -1,0 +1,249 @@
+import type { Config } from '../core/config.ts';
+import { DocentError, toDocentError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import type { PreparedDocument } from '../index/store.ts';
+import type { Embedder } from '../ingest/embed/embedder.ts';
+import { prepareDocument } from '../ingest/pipeline.ts';
+import type { Docent } from './docent.ts';
+import type { BlobStore } from './queue/blob-store.ts';
+import type {
+  ApplyPayload,
+  IngestPayload,
+  JobContext,
+  JobHandler,
+  JobQueue,
+  JsonValue,
+  ReindexPayload,
+  RunningJob,
+} from './queue/job-queue.ts';
+import { errorCodeOf, errorMessageOf, isPermanentError } from './queue/job-queue.ts';
+
+/** `ApplyPayload.kind` of a prepared document to write, and of an ingest that failed for good. */
+export const APPLY_INGEST_RESULT = 'ingest-result';
+export const APPLY_INGEST_FAILED = 'ingest-failed';
+
+// Prepared documents travel between processes as JSON; embeddings as base64 of their float32 bytes.
+
+interface EncodedPrepared extends Omit<PreparedDocument, 'embeddings'> {
+  readonly embeddings: string;
+}
+
+export function encodePrepared(prepared: PreparedDocument): Uint8Array {
+  const packed = new Float32Array(prepared.embeddings.length * prepared.dimension);
+  prepared.embeddings.forEach((vector, index) => packed.set(vector, index * prepared.dimension));
+  const encoded: EncodedPrepared = {
+    ...prepared,
+    embeddings: Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength).toString('base64'),
+  };
+  return Buffer.from(JSON.stringify(encoded));
+}
+
+export function decodePrepared(bytes: Uint8Array): PreparedDocument {
+  const encoded = JSON.parse(Buffer.from(bytes).toString('utf8')) as EncodedPrepared;
+  const raw = Buffer.from(encoded.embeddings, 'base64');
+  // Copy into a fresh buffer: the base64 decode may not be 4-byte aligned.
+  const packed = new Float32Array(new Uint8Array(raw).buffer);
+  const embeddings: Float32Array[] = [];
+  for (let index = 0; index < encoded.chunks.length; index++) {
+    embeddings.push(packed.slice(index * encoded.dimension, (index + 1) * encoded.dimension));
+  }
+  return { ...encoded, embeddings };
+}
+
+export interface IngestHandlerOptions {
+  readonly config: Config;
+  readonly queue: JobQueue;
+  readonly blobs: BlobStore;
+  /** The embedder for a job: the collection's, named by `payload.embedder`. */
+  readonly embedderFor: (payload: IngestPayload) => Promise<Embedder>;
+}
+
+/**
+ * Handles the `ingest` lane, in any process: parses, chunks and embeds the uploaded bytes,
+ * stores the prepared document as a blob and adds an `apply` job for the index owner. A job
+ * that fails for good also adds an `apply` job, so that the owner records the reason.
+ */
+export function createIngestHandler(options: IngestHandlerOptions): JobHandler {
+  return async (job, context) => {
+    if (job.type !== 'ingest') throw new DocentError('INVALID_ARGUMENT', `Unexpected job type ${job.type}`);
+    const payload = job.payload;
+    try {
+      return await prepareAndHandOver(options, job.id, payload, context);
+    } catch (error) {
+      const final = isPermanentError(error) || job.attempt >= job.maxAttempts;
+      if (final && !context.signal.aborted) {
+        await options.queue.add(
+          'apply',
+          {
+            kind: APPLY_INGEST_FAILED,
+            documentId: payload.documentId,
+            sourceJobId: job.id,
+            data: { code: errorCodeOf(error), message: errorMessageOf(error), uploadRef: payload.blobRef },
+          },
+          { jobId: `failed-${job.id}` },
+        );
+      }
+      throw error;
+    }
+  };
+}
+
+async function prepareAndHandOver(
+  options: IngestHandlerOptions,
+  jobId: string,
+  payload: IngestPayload,
+  context: JobContext,
+): Promise<JsonValue> {
+  const bytes = await options.blobs.get(payload.blobRef);
+  const embedder = await options.embedderFor(payload);
+
+  let lastReported = -1;
+  let progressWrite: Promise<void> = Promise.resolve();
+  const prepared = await prepareDocument(
+    {
+      bytes,
+      filename: payload.sourceName,
+      ...(payload.declaredType === undefined ? {} : { declaredType: payload.declaredType }),
+    },
+    {
+      embedder,
+      chunking: options.config.chunking,
+      parseLimits: options.config.parsing,
+      signal: context.signal,
+      onProgress: (progress) => {
+        if (progress.stage !== 'embed' || progress.done === lastReported) return;
+        lastReported = progress.done;
+        // Progress writes are chained so they land in order; a failed write only loses a report.
+        progressWrite = progressWrite
+          .then(() => context.updateProgress({ done: progress.done, total: progress.total }))
+          .catch((error: unknown) => context.logger.warn({ err: error }, 'Reporting job progress failed'));
+      },
+    },
+  );
+  await progressWrite;
+
+  const resultRef = await options.blobs.put(encodePrepared(prepared));
+  await options.queue.add(
+    'apply',
+    {
+      kind: APPLY_INGEST_RESULT,
+      documentId: payload.documentId,
+      sourceJobId: jobId,
+      resultRef,
+      data: { uploadRef: payload.blobRef },
+    },
+    { jobId: `apply-${jobId}` },
+  );
+  return { documentId: payload.documentId, chunks: prepared.chunks.length, resultRef };
+}
+
+export interface OwnerHandlerOptions {
+  readonly docent: Docent;
+  readonly blobs: BlobStore;
+  readonly logger: Logger;
+  /** Called after a document's chunks were written to the indexes. */
+  readonly onIndexed?: (chunks: number) => void;
+}
+
+/**
+ * Handles the `owner` lane in the one process that owns SQLite and the HNSW files: writes
+ * prepared documents and failures, deletes documents and reindexes collections. The lane runs
+ * with concurrency 1, so these writes happen one at a time in the order they were queued.
+ */
+export function createOwnerHandler(options: OwnerHandlerOptions): JobHandler {
+  return async (job, context) => {
+    switch (job.type) {
+      case 'apply':
+        return applyJob(options, job.payload);
+      case 'delete': {
+        const document = options.docent.deleteDocument(job.payload.documentId);
+        await releaseUpload(options, `sha256:${document.sha256}`);
+        return { documentId: document.id, deleted: true };
+      }
+      case 'reindex':
+        return reindexJob(options.docent, job.payload, context);
+      default:
+        throw new DocentError(
+          'INVALID_ARGUMENT',
+          `The owner lane does not run ${(job as RunningJob).type} jobs`,
+        );
+    }
+  };
+}
+
+async function applyJob(options: OwnerHandlerOptions, payload: ApplyPayload): Promise<JsonValue> {
+  const { docent } = options;
+  const documentId = payload.documentId;
+  if (documentId === undefined) throw new DocentError('INVALID_ARGUMENT', 'An apply job needs a documentId');
+  const data = (payload.data ?? {}) as { code?: string; message?: string; uploadRef?: string };
+
+  if (payload.kind === APPLY_INGEST_FAILED) {
+    if (docent.store.getDocument(documentId) !== undefined) {
+      docent.store.markFailed(documentId, data.code ?? 'PARSE_FAILED', data.message ?? 'Ingest failed.');
+    }
+    if (data.uploadRef !== undefined) await releaseUpload(options, data.uploadRef);
+    return { documentId, failed: true };
+  }
+  if (payload.kind !== APPLY_INGEST_RESULT || payload.resultRef === undefined) {
+    throw new DocentError('INVALID_ARGUMENT', `Unknown apply job kind ${JSON.stringify(payload.kind)}`);
+  }
+
+  const resultRef = payload.resultRef;
+  try {
+    if (docent.store.getDocument(documentId) === undefined) {
+      // Deleted while it was being prepared: nothing to write.
+      return { documentId, skipped: 'document deleted' };
+    }
+    const prepared = decodePrepared(await options.blobs.get(resultRef));
+    try {
+      const document = docent.apply(documentId, prepared);
+      options.onIndexed?.(document.chunkCount);
+      return { documentId, chunks: document.chunkCount };
+    } catch (error) {
+      // A reindex switched the collection to another embedder while the document was embedded.
+      if (toDocentError(error).code !== 'CONFLICT') throw error;
+      docent.fail(documentId, error);
+      return { documentId, failed: true };
+    }
+  } finally {
+    await options.blobs.delete(resultRef);
+    if (data.uploadRef !== undefined) await releaseUpload(options, data.uploadRef);
+  }
+}
+
+/** Deletes uploaded bytes unless another document with the same bytes still waits for ingest. */
+async function releaseUpload(options: OwnerHandlerOptions, ref: string): Promise<void> {
+  const digest = ref.replace(/^sha256:/, '');
+  const pending = options.docent.store.db
+    .prepare(
+      `SELECT COUNT(*) AS count FROM documents WHERE sha256 = ? AND status IN ('queued', 'processing')`,
+    )
+    .get(digest) as { count: number };
+  if (pending.count === 0) await options.blobs.delete(ref);
+}
+
+async function reindexJob(docent: Docent, payload: ReindexPayload, context: JobContext): Promise<JsonValue> {
+  const collections =
+    payload.collection === undefined
+      ? docent.store.listCollections()
+      : docent.store.listCollections().filter((collection) => collection.name === payload.collection);
+  if (payload.collection !== undefined && collections.length === 0)
+    docent.store.requireCollection(payload.collection);
+
+  const total = collections.reduce((sum, collection) => sum + collection.chunkCount, 0);
+  let finished = 0;
+  const reindexed: JsonValue[] = [];
+  await context.updateProgress({ done: 0, total });
+  for (const collection of collections) {
+    context.signal.throwIfAborted();
+    const switched = await docent.reindex(collection.name, payload.embedder, (progress) => {
+      if (progress.stage !== 'embed') return;
+      const done = Math.min(total, finished + progress.done);
+      context.updateProgress({ done, total }).catch(() => undefined);
+    });
+    finished += collection.chunkCount;
+    await context.updateProgress({ done: Math.min(finished, total), total });
+    reindexed.push({ collection: switched.name, embedder: switched.embedderId });
+  }
+  return { reindexed };
+}
