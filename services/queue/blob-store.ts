@@ -24,9 +24,9 @@ import { describeRedisUrl, whenReady } from './redis-connection.ts';
 export interface BlobStore {
   /** Stores `bytes` and returns their reference. */
   put(bytes: Uint8Array): Promise<string>;
-  /** Returns the bytes of `ref`; raises NOT_FOUND when they were deleted or expired. */
+  /** Returns the bytes of `ref`. Raises NOT_FOUND when they were deleted or expired. */
   get(ref: string): Promise<Uint8Array>;
-  /** Removes the bytes of `ref`; removing a missing blob is not an error. */
+  /** Removes the bytes of `ref`. Removing a missing blob is not an error. */
   delete(ref: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -37,7 +37,7 @@ export function blobRefOf(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
-/** Returns the hex digest of `ref`; raises INVALID_ARGUMENT for anything but `sha256:<64 hex>`. */
+/** Returns the hex digest of `ref`. Raises INVALID_ARGUMENT for anything but `sha256:<64 hex>`. */
 function digestOf(ref: string): string {
   const match = REF_PATTERN.exec(ref);
   if (match?.[1] === undefined) {
@@ -116,16 +116,16 @@ async function exists(file: string): Promise<boolean> {
 }
 
 export interface RedisBlobStoreOptions {
-  /** A client without offline queue (see openCommandConnection); closed by the store only with `ownsClient`. */
+  /** Client without offline queue (see openCommandConnection), closed by the store only with `ownsClient`. */
   readonly client: Redis;
   /** The client's URL, named in errors without its credentials. */
   readonly url: string;
   readonly ownsClient?: boolean;
-  /** Key prefix, e.g. `docent`; blobs live under `<prefix>:blob:<hex>`. */
+  /** Key prefix, e.g. `docent`. Blobs live under `<prefix>:blob:<hex>`. */
   readonly prefix: string;
   readonly ttlSeconds: number;
   readonly maxBytes: number;
-  /** How long a command waits for a lost connection before raising QUEUE_UNAVAILABLE; defaults to 3000 ms. */
+  /** Time a command waits for a lost connection before raising QUEUE_UNAVAILABLE, 3000 ms by default. */
   readonly readyTimeoutMs?: number;
 }
 

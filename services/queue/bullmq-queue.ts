@@ -53,14 +53,14 @@ import {
 export interface BullmqQueueOptions extends QueueSettings {
   /** `redis://[user:password@]host:port[/db]`. */
   readonly redisUrl: string;
-  /** Prefix of every Redis key; queues live under `<prefix>:<lane>`. */
+  /** Prefix of every Redis key. Queues live under `<prefix>:<lane>`. */
   readonly prefix: string;
   /** Lifetime of results moved to the blob store, in seconds. */
   readonly blobTtlSeconds: number;
   readonly blobMaxBytes: number;
-  /** Results whose JSON exceeds this many bytes are kept in the blob store; defaults to 64 KiB. */
+  /** Size in bytes above which a result's JSON is kept in the blob store, 64 KiB by default. */
   readonly inlineResultMaxBytes?: number;
-  /** How long `add` waits for Redis before raising QUEUE_UNAVAILABLE; defaults to 3000 ms. */
+  /** Time `add` waits for Redis before raising QUEUE_UNAVAILABLE, 3000 ms by default. */
   readonly addTimeoutMs?: number;
 }
 
@@ -83,7 +83,7 @@ const BULL_STATES: Record<JobState, BullJobState[]> = {
   delayed: ['delayed'],
 };
 
-/** What the processor of one lane shares with `close`. */
+/** State that the processor of one lane shares with `close`. */
 interface LaneState {
   readonly running: Map<string, { done: Promise<unknown> }>;
   /** Set once close starts: jobs fetched from now on go straight back to the lane. */
@@ -153,13 +153,13 @@ export class BullmqJobQueue implements JobQueue {
     }
     await this.assertAvailable();
 
-    // BullMQ numbers jobs per queue; a UUID keeps ids unique across lanes, as `get` expects.
+    // BullMQ numbers jobs per queue, but `get` searches all lanes, so ids must be unique across them.
     const queue = this.queues[LANE_OF_TYPE[type]];
     const jobId = options.jobId ?? randomUUID();
     const job = await this.withinTimeout(queue.add(type, payload, { jobId }), `add a ${type} job`);
     if (options.jobId === undefined) return this.toJobInfo(job, 'waiting', false);
 
-    // BullMQ returns the data just passed even when the id already existed; read what is stored.
+    // BullMQ returns the data just passed even when the id already existed, so read what is stored.
     const stored = await this.get(options.jobId);
     if (stored === null) {
       throw new DocentError(
@@ -280,7 +280,7 @@ export class BullmqJobQueue implements JobQueue {
   private async shutDown(timeoutMs: number): Promise<void> {
     await Promise.all([...this.workers.values()].map((lane) => this.closeWorker(lane, timeoutMs)));
 
-    // Redis may be away; closing then waits for nothing but a reconnect, so bound it.
+    // Closing waits for a reconnect while Redis is away, so bound it.
     const closeTimeoutMs = 2000;
     const events = this.queueEvents?.catch(() => [] as QueueEvents[]);
     await settlesWithin(
@@ -304,7 +304,7 @@ export class BullmqJobQueue implements JobQueue {
       return;
     }
 
-    // Abort the handlers; the processor hands their jobs back to the lane as it sees them stop.
+    // Abort the handlers. The processor hands each job back to the lane once its handler stops.
     this.logger.warn(
       { jobs: [...state.running.keys()], timeoutMs },
       'Shutdown timed out; handing running jobs back',
@@ -313,7 +313,7 @@ export class BullmqJobQueue implements JobQueue {
     worker.cancelAllJobs(`Shutdown timed out after ${timeoutMs} ms; the job will run again.`);
     const handedBack = await settlesWithin(running(), Math.min(timeoutMs, 1000) + 500);
 
-    // A handler that ignores its signal keeps its job active until the lock expires; BullMQ's
+    // A handler that ignores its signal keeps its job active until the lock expires. BullMQ's
     // stalled-job check then moves it back to waiting.
     await settlesWithin(worker.close(!handedBack), 2000);
   }
@@ -321,7 +321,7 @@ export class BullmqJobQueue implements JobQueue {
   private startWorker(lane: JobLane, handler: JobHandler, concurrency: number): void {
     const state: LaneState = { running: new Map(), closing: false, handingBack: false };
 
-    // The processor takes three parameters, which tells BullMQ to pass the abort signal.
+    // BullMQ passes the abort signal only to processors that declare a third parameter.
     const processor = async (job: Job, token?: string, signal?: AbortSignal): Promise<JsonValue> => {
       const done = this.runJob(state, handler, job, token, signal);
       state.running.set(job.id ?? '', { done });
@@ -384,14 +384,14 @@ export class BullmqJobQueue implements JobQueue {
     return this.storeResult(result);
   }
 
-  /** Moves an active job back to waiting without counting an attempt, then tells BullMQ to leave it there. */
+  /** Moves an active job back to waiting without counting an attempt. The WaitingError stops BullMQ from moving it again. */
   private async handBack(job: Job, token: string | undefined): Promise<never> {
     await job.moveToWait(token);
     this.logger.info({ jobId: job.id, jobType: job.name }, 'Handed a job back to its lane for a later run');
     throw new WaitingError();
   }
 
-  /** Options for the connections BullMQ opens itself; blocking commands need `maxRetriesPerRequest: null`. */
+  /** Returns options for the connections BullMQ opens itself. Blocking commands need `maxRetriesPerRequest: null`. */
   private blockingConnectionOptions(): RedisOptions {
     return { url: this.options.redisUrl, ...reconnectingOptions(), maxRetriesPerRequest: null };
   }

@@ -12,7 +12,7 @@ import type {
   RunningJob,
 } from './job-queue.ts';
 
-/** Queue settings a test may override; the suite's defaults keep retries fast. */
+/** Queue settings a test may override. The suite's defaults keep retries fast. */
 export interface TestQueueSettings {
   readonly attempts: number;
   readonly backoffMs: number;
@@ -25,7 +25,7 @@ export interface TestQueueSettings {
  */
 export interface QueueStorage {
   open(settings: TestQueueSettings): Promise<JobQueue>;
-  /** Removes the storage after the test; the queues it opened are closed already. */
+  /** Removes the storage after the test, once the queues it opened are closed. */
   destroy(): Promise<void>;
 }
 
@@ -45,7 +45,7 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Polls `get(id)` until the job reaches `state`; fails the test with the last seen job otherwise. */
+/** Polls `get(id)` until the job reaches `state`, or fails the test showing the last job seen. */
 export async function waitForState(
   queue: JobQueue,
   id: string,

@@ -38,14 +38,14 @@ export type {
 export { JOB_LANES, JOB_TYPES, PERMANENT_ERROR_CODES, isPermanentError } from './job-queue.ts';
 
 export interface QueueDependencies {
-  /** The process's database; required in embedded mode (no REDIS_URL), unused with Redis. */
+  /** The process's database, required in embedded mode (no REDIS_URL) and unused with Redis. */
   readonly db?: Database;
   readonly logger: Logger;
 }
 
 /**
- * Creates the job queue the configuration asks for: BullMQ on Redis when REDIS_URL is set,
- * otherwise the embedded queue in the `queue_jobs` table of `db`.
+ * Creates the configured job queue: BullMQ on Redis when REDIS_URL is set, otherwise the
+ * embedded queue in the `queue_jobs` table of `db`.
  */
 export function createJobQueue(config: Config, { db, logger }: QueueDependencies): JobQueue {
   const settings = {

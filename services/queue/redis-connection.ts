@@ -3,7 +3,7 @@ import { DocentError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import { settlesWithin } from './job-queue.ts';
 
-/** Longest pause between reconnection attempts, so that work resumes soon after Redis returns. */
+/** Maximum pause between reconnection attempts, so that work resumes soon after Redis returns. */
 const MAX_RECONNECT_DELAY_MS = 2000;
 /** Connection errors are logged at most this often per connection, since ioredis repeats them on every retry. */
 const ERROR_LOG_INTERVAL_MS = 30_000;
@@ -69,7 +69,7 @@ export function throttledErrorLog(logger: Logger, message: string): (error: Erro
   };
 }
 
-/** The URL without credentials, for messages and logs. */
+/** Returns the URL without credentials, for messages and logs. */
 export function describeRedisUrl(url: string): string {
   try {
     const parsed = new URL(url);
