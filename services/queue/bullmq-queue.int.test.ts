@@ -135,6 +135,10 @@ describe.skipIf(!redisUp)('BullmqJobQueue on Redis (127.0.0.1:6379)', () => {
       const [listed] = await queue.list({ state: 'completed' });
       expect(listed?.result).toEqual({ [RESULT_BLOB_KEY]: expect.stringMatching(/^sha256:/) as unknown });
       expect((await queue.get(id))?.result).toEqual({ text });
+
+      // An expired result leaves the job readable, with the stub in place of the result.
+      await deleteKeys(`${prefix}:blob:*`);
+      expect((await queue.get(id))?.result).toEqual(listed?.result);
     } finally {
       await queue.close();
       await deleteKeys(`${prefix}:*`);

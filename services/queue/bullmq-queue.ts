@@ -408,8 +408,15 @@ export class BullmqJobQueue implements JobQueue {
     if (stored === undefined || stored === null) return null;
     const ref = blobRefOfResult(stored);
     if (ref === undefined) return stored as JsonValue;
-    const bytes = await this.blobs.get(ref);
-    return JSON.parse(Buffer.from(bytes).toString('utf8')) as JsonValue;
+    try {
+      const bytes = await this.blobs.get(ref);
+      return JSON.parse(Buffer.from(bytes).toString('utf8')) as JsonValue;
+    } catch (error) {
+      if (!(error instanceof DocentError && error.code === 'NOT_FOUND')) throw error;
+      // The job itself still exists, so `get` returns it with the stub rather than raising NOT_FOUND.
+      this.logger.warn({ err: error, ref }, 'Job result expired from the blob store');
+      return stored as JsonValue;
+    }
   }
 
   private async startEvents(): Promise<QueueEvents[]> {
