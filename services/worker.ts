@@ -3,9 +3,11 @@ import { DocentError, toDocentError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { PreparedDocument } from '../index/store.ts';
 import type { Embedder } from '../ingest/embed/embedder.ts';
+import { createEmbedder } from '../ingest/embed/index.ts';
 import { prepareDocument } from '../ingest/pipeline.ts';
 import type { Docent } from './docent.ts';
 import type { BlobStore } from './queue/blob-store.ts';
+import { createBlobStore, createJobQueue } from './queue/index.ts';
 import type {
   ApplyPayload,
   IngestPayload,
@@ -246,4 +248,54 @@ async function reindexJob(docent: Docent, payload: ReindexPayload, context: JobC
     reindexed.push({ collection: switched.name, embedder: switched.embedderId });
   }
   return { reindexed };
+}
+
+export interface RunningWorker {
+  /** Stops taking jobs, finishes or hands back running ones and closes the connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Runs `ingest` jobs from Redis in this process (`docent worker`): parse, chunk and embed,
+ * then hand the prepared document to the index owner through the blob store and an `apply`
+ * job. Workers never open the SQLite database or the HNSW files.
+ */
+export function runWorker(options: { config: Config; logger: Logger; concurrency?: number }): RunningWorker {
+  const { config, logger } = options;
+  if (config.redisUrl === undefined) {
+    throw new DocentError(
+      'INVALID_ARGUMENT',
+      'docent worker needs REDIS_URL: without Redis, `docent serve` runs ingest jobs in its own process.',
+    );
+  }
+  const queue = createJobQueue(config, { logger });
+  const blobs = createBlobStore(config, { logger });
+  const embedders = new Map<string, Promise<Embedder>>();
+
+  const embedderFor = (payload: IngestPayload): Promise<Embedder> => {
+    const spec = payload.embedder ?? config.embedder.spec;
+    let embedder = embedders.get(spec);
+    if (embedder === undefined) {
+      embedder = createEmbedder(spec, { modelsDir: config.modelsDir, batchSize: config.embedder.batchSize });
+      // A failed load is retried by the next job instead of being cached.
+      embedder.catch(() => embedders.delete(spec));
+      embedders.set(spec, embedder);
+    }
+    return embedder;
+  };
+
+  const concurrency = options.concurrency ?? config.queue.workerConcurrency;
+  queue.process(['ingest'], createIngestHandler({ config, queue, blobs, embedderFor }), { concurrency });
+  logger.info({ concurrency }, 'Worker started');
+
+  return {
+    async close() {
+      await queue.close();
+      await blobs.close();
+      for (const embedder of embedders.values()) {
+        await embedder.then((loaded) => loaded.close()).catch(() => undefined);
+      }
+      logger.info('Worker stopped');
+    },
+  };
 }
