@@ -192,9 +192,10 @@ describe.skipIf(!existsSync(XQUAD_EN))('evaluateAnswers on XQuAD-en (needs ../sh
     });
 
     expect(report.questions).toBe(400);
-    expect(report.containment).toBeGreaterThanOrEqual(0.85);
-    // NOTE: measured 0.947 on these 400 questions and on all 1,190; the wrong citations almost all come from a wrong top-ranked chunk of the BM25 search.
-    expect(report.citationPrecision).toBeGreaterThanOrEqual(0.94);
+    // Measured on these 400 questions: containment 0.850, citation precision 0.956. On all 1,190:
+    // 0.856 and 0.956. The bounds leave a little room for scoring changes.
+    expect(report.containment).toBeGreaterThanOrEqual(0.84);
+    expect(report.citationPrecision).toBeGreaterThanOrEqual(0.95);
     expect(report.withheldRefusalRate).toBeGreaterThanOrEqual(0.6);
   });
 });

@@ -38,9 +38,14 @@ export interface SentenceSelectionOptions {
   readonly minScore?: number;
   /**
    * A further sentence from the best sentence's chunk must reach this share of the best sentence's
-   * own relevance (the score without the chunk-level parts). Default 0.3.
+   * own relevance (the score without the chunk-level parts). Default 0.1.
    */
   readonly sameChunkRatio?: number;
+  /**
+   * Minimum score of the best sentence for the answer to quote further sentences. A less certain
+   * answer quotes one sentence, so that a wrong chunk yields one wrong citation, not three. Default 0.92.
+   */
+  readonly moreSentencesMinScore?: number;
   /** A further sentence from another chunk must reach this share of the best full score. Default 0.95. */
   readonly otherChunkRatio?: number;
   readonly weights?: Partial<ScoreWeights>;
@@ -94,7 +99,8 @@ export function selectSentences(
 ): SentenceSelection {
   const maxSentences = options.maxSentences ?? 3;
   const minScore = options.minScore ?? 0.85;
-  const sameChunkRatio = options.sameChunkRatio ?? 0.3;
+  const moreSentencesMinScore = options.moreSentencesMinScore ?? 0.92;
+  const sameChunkRatio = options.sameChunkRatio ?? 0.1;
   const otherChunkRatio = options.otherChunkRatio ?? 0.95;
 
   const queryTerms = contentTerms(question);
@@ -109,7 +115,7 @@ export function selectSentences(
 
   const chosen: Candidate[] = [best];
   for (const candidate of ranked.slice(1)) {
-    if (chosen.length >= maxSentences) break;
+    if (chosen.length >= maxSentences || best.score < moreSentencesMinScore) break;
     // A sentence of the best sentence's chunk competes on its own relevance, because the chunk-level
     // parts of their scores are equal. A sentence of another chunk must come close on the full score.
     const sameChunk = candidate.source === best.source;
