@@ -492,6 +492,19 @@ export function registerJobQueueConformance(createStorage: () => Promise<QueueSt
     expect(attempts).toEqual([1]);
   });
 
+  it('rejects add after close', async () => {
+    const queue = await open();
+
+    await queue.close();
+
+    await expect(queue.add('delete', { documentId: 'doc-1' })).rejects.toMatchObject({
+      code: 'QUEUE_UNAVAILABLE',
+    });
+    expect(() => queue.process(['ingest'], () => Promise.resolve(null), { concurrency: 1 })).toThrow(
+      DocentError,
+    );
+  });
+
   it('processes jobs added before a restart', async () => {
     const before = await open();
     const added = await Promise.all([1, 2, 3].map((n) => before.add('ingest', ingestPayload(`doc-${n}`))));

@@ -40,7 +40,7 @@ import {
 } from './job-queue.ts';
 
 export interface EmbeddedQueueOptions extends QueueSettings {
-  /** Open database. The queue adds its `queue_jobs` table and never closes the handle. */
+  /** Open database. The queue adds its `queue_jobs` table and never closes the handle, so close the queue first. */
   readonly db: Database;
   /** How often a processing queue looks for jobs that another process added to the database. */
   readonly pollIntervalMs?: number;
