@@ -110,7 +110,7 @@ export async function runGenerationBench(
       variants: ['q4'],
     });
     const model = await CausalLm.load(fixture.directory, { dtype: 'q4' });
-    const tokenizer = promptTokenizer(model);
+    const tokenizer: PromptTokenizer = model;
     const budget = { contextTokens: 4096, answerTokens: maxNewTokens };
 
     const promptLookup = await measurePromptLookup(
@@ -185,18 +185,6 @@ function loadCases(file: string): Case[] {
     question: paragraph.qas[0]?.question ?? 'What is this about?',
     sources: [chunk(1, index), chunk(2, index + 11), chunk(3, index + 23)],
   }));
-}
-
-function promptTokenizer(model: CausalLm): PromptTokenizer {
-  return {
-    specialTokens: model.specialTokens,
-    encodeChat: (messages) =>
-      model.tokenizer.encode(
-        model.tokenizer.apply_chat_template([...messages], { tokenize: false, add_generation_prompt: true }),
-        { add_special_tokens: false },
-      ),
-    encodeText: (text) => model.tokenizer.encode(text, { add_special_tokens: false }),
-  };
 }
 
 async function decode(

@@ -5,6 +5,7 @@ import { AutoTokenizer, env, type PreTrainedTokenizer } from '@huggingface/trans
 import { DocentError } from '../../core/errors.ts';
 import type { Config } from '../../core/config.ts';
 import { KvCache, type KvLayout } from './kv-cache.ts';
+import type { ChatMessage, PromptTokenizer } from './prompt.ts';
 
 export type GenerationDtype = Config['generation']['dtype'];
 
@@ -58,7 +59,7 @@ interface ModelConfigJson {
  * `position_ids` and `past_key_values.N.key/value`, and the outputs `logits` and
  * `present.N.key/value`, as in Transformers.js-compatible exports. Batch size is 1.
  */
-export class CausalLm {
+export class CausalLm implements PromptTokenizer {
   readonly tokenizer: PreTrainedTokenizer;
   readonly layout: KvLayout;
   readonly vocabSize: number;
@@ -69,6 +70,10 @@ export class CausalLm {
   readonly directory: string;
   private readonly session: InferenceSession;
   private readonly hasPositionIds: boolean;
+  /** Name of the input that limits logits to the last positions, when the export has one. */
+  private readonly logitsToKeepInput: string | undefined;
+  /** Template from chat_template.jinja when tokenizer_config.json has none. */
+  private readonly chatTemplate: string | undefined;
 
   private constructor(fields: {
     session: InferenceSession;
@@ -79,6 +84,7 @@ export class CausalLm {
     eosTokenIds: ReadonlySet<number>;
     specialTokens: readonly string[];
     directory: string;
+    chatTemplate: string | undefined;
   }) {
     this.session = fields.session;
     this.tokenizer = fields.tokenizer;
@@ -89,6 +95,10 @@ export class CausalLm {
     this.specialTokens = fields.specialTokens;
     this.directory = fields.directory;
     this.hasPositionIds = fields.session.inputNames.includes('position_ids');
+    this.logitsToKeepInput = fields.session.inputNames.find(
+      (name) => name === 'num_logits_to_keep' || name === 'logits_to_keep',
+    );
+    this.chatTemplate = fields.chatTemplate;
   }
 
   /**
@@ -114,6 +124,20 @@ export class CausalLm {
     const tokenizer = await AutoTokenizer.from_pretrained(path.resolve(directory), {
       local_files_only: true,
     });
+    const tokenizerConfig = JSON.parse(
+      await readFile(path.join(directory, 'tokenizer_config.json'), 'utf8'),
+    ) as { chat_template?: unknown };
+    // Newer repositories keep the template in its own file, which the tokenizer loader does not read.
+    const chatTemplate =
+      tokenizerConfig.chat_template === undefined
+        ? await readTextIfPresent(path.join(directory, 'chat_template.jinja'))
+        : undefined;
+    if (tokenizerConfig.chat_template === undefined && chatTemplate === undefined) {
+      throw new DocentError(
+        'INVALID_ARGUMENT',
+        `${directory} has no chat template (tokenizer_config.json chat_template or chat_template.jinja); use an instruction-tuned model.`,
+      );
+    }
 
     const sessionOptions: InferenceSession.SessionOptions = {
       executionProviders: ['cpu'],
@@ -145,15 +169,41 @@ export class CausalLm {
       eosTokenIds,
       specialTokens,
       directory,
+      chatTemplate,
     });
+  }
+
+  /** Renders messages with the model's chat template and an assistant header, then tokenizes. */
+  encodeChat(messages: readonly ChatMessage[]): number[] {
+    const text = this.tokenizer.apply_chat_template(
+      messages.map((message) => ({ role: message.role, content: message.content })),
+      {
+        tokenize: false,
+        add_generation_prompt: true,
+        ...(this.chatTemplate === undefined ? {} : { chat_template: this.chatTemplate }),
+      },
+    );
+    // The template already wrote any BOS token, so the tokenizer must not add a second one.
+    return this.tokenizer.encode(text, { add_special_tokens: false });
+  }
+
+  encodeText(text: string): number[] {
+    return this.tokenizer.encode(text, { add_special_tokens: false });
   }
 
   emptyCache(): KvCache {
     return KvCache.empty(this.layout);
   }
 
-  /** Runs the model on `tokens` after the tokens held in `cache`. */
-  async forward(tokens: readonly number[], cache: KvCache): Promise<ForwardResult> {
+  /**
+   * Runs the model on `tokens` after the tokens held in `cache`. With `lastLogitsOnly`, exports
+   * that have a `num_logits_to_keep` input return the last row only; others return every row.
+   */
+  async forward(
+    tokens: readonly number[],
+    cache: KvCache,
+    options: { lastLogitsOnly?: boolean } = {},
+  ): Promise<ForwardResult> {
     const count = tokens.length;
     const total = cache.length + count;
     const feeds: Record<string, Tensor> = {
@@ -164,6 +214,13 @@ export class CausalLm {
       const positions = new BigInt64Array(count);
       for (let i = 0; i < count; i++) positions[i] = BigInt(cache.length + i);
       feeds['position_ids'] = new Tensor('int64', positions, [1, count]);
+    }
+    if (this.logitsToKeepInput !== undefined) {
+      feeds[this.logitsToKeepInput] = new Tensor(
+        'int64',
+        BigInt64Array.of(options.lastLogitsOnly === true ? 1n : BigInt(count)),
+        [],
+      );
     }
     for (let layer = 0; layer < this.layout.layers; layer++) {
       feeds[`past_key_values.${layer}.key`] = cache.tensors[layer * 2] as Tensor;
@@ -196,6 +253,14 @@ async function assertReadable(file: string, directory: string, hint = ''): Promi
         cause: error,
       },
     );
+  }
+}
+
+async function readTextIfPresent(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch {
+    return undefined;
   }
 }
 

@@ -10,7 +10,7 @@ import { CausalLm } from './causal-lm.ts';
 import { Decoder, type DecodeOptions } from './decode.ts';
 import { KvCache } from './kv-cache.ts';
 import { PrefixCache } from './prefix-cache.ts';
-import { buildPrompt, SYSTEM_PROMPT, type PromptTokenizer } from './prompt.ts';
+import { buildPrompt, SYSTEM_PROMPT } from './prompt.ts';
 import { draftFromContext } from './prompt-lookup.ts';
 
 const XQUAD = path.resolve('../shared/data/xquad/xquad.en.json');
@@ -65,18 +65,6 @@ function xquadSources(limit: number): { question: string; sources: SourceChunk[]
   }));
 }
 
-function tokenizerOf(model: CausalLm): PromptTokenizer {
-  return {
-    specialTokens: model.specialTokens,
-    encodeChat: (messages) =>
-      model.tokenizer.encode(
-        model.tokenizer.apply_chat_template([...messages], { tokenize: false, add_generation_prompt: true }),
-        { add_special_tokens: false },
-      ),
-    encodeText: (text) => model.tokenizer.encode(text, { add_special_tokens: false }),
-  };
-}
-
 async function decodeAll(model: CausalLm, prompt: number[], options: Partial<DecodeOptions> = {}) {
   const decoder = new Decoder(model, {
     maxNewTokens: 200,
@@ -124,8 +112,7 @@ describe('decode loop on the copy fixture', () => {
     ];
     return cases.map(
       (item) =>
-        buildPrompt({ ...item, history: [] }, tokenizerOf(model), { contextTokens: 4096, answerTokens: 200 })
-          .tokens,
+        buildPrompt({ ...item, history: [] }, model, { contextTokens: 4096, answerTokens: 200 }).tokens,
     );
   };
 
@@ -147,6 +134,14 @@ describe('decode loop on the copy fixture', () => {
     expect(plainPasses / lookupPasses).toBeGreaterThan(1.5);
   });
 
+  it('gives the same tokens when the prefill runs in chunks', async () => {
+    const prompt = prompts()[3] ?? [];
+    const whole = await decodeAll(model, prompt);
+    const chunked = await decodeAll(model, prompt, { prefillChunkTokens: 50 });
+    expect(chunked.tokens).toEqual(whole.tokens);
+    expect(chunked.stats.forwardPasses - whole.stats.forwardPasses).toBe(Math.ceil(prompt.length / 50) - 1);
+  });
+
   it('stops at the token limit with and without drafts', async () => {
     const prompt = prompts()[0] ?? [];
     const plain = await decodeAll(model, prompt, { maxNewTokens: 7 });
@@ -159,7 +154,7 @@ describe('decode loop on the copy fixture', () => {
   });
 
   it('reuses the prefix cache across a three-turn conversation', async () => {
-    const tokenizer = tokenizerOf(model);
+    const tokenizer = model;
     const cache = new PrefixCache(64 * 1024 * 1024);
     const history: ConversationTurn[] = [];
     const questions = ['Where is the river?', 'And the castle?', 'What about the orbit?'];

@@ -1,9 +1,11 @@
 import { DocentError } from '../../core/errors.ts';
-import type { CausalLm } from './causal-lm.ts';
+import type { CausalLm, ForwardResult } from './causal-lm.ts';
 import type { KvCache } from './kv-cache.ts';
 import type { PrefixCache } from './prefix-cache.ts';
 import { draftFromContext } from './prompt-lookup.ts';
 import { chooseToken, type SamplingOptions } from './sampling.ts';
+
+const PREFILL_LOGIT_FLOATS = 2 ** 25;
 
 export interface DecodeOptions {
   readonly maxNewTokens: number;
@@ -12,6 +14,8 @@ export interface DecodeOptions {
   readonly promptLookup?: { readonly maxDraftTokens: number; readonly maxNgram: number } | undefined;
   readonly prefixCache?: PrefixCache | undefined;
   readonly signal?: AbortSignal | undefined;
+  /** Prompt tokens per prefill pass; by default about 128 MiB of logits' worth. */
+  readonly prefillChunkTokens?: number;
 }
 
 export interface DecodeStats {
@@ -93,11 +97,21 @@ export class Decoder {
       cache = hit.cache;
       reused = hit.length;
     }
-    this.checkAborted();
-    const prefill = await model.forward(prompt.slice(reused), cache);
-    this.passes++;
+    // Prefill in chunks so the logits of all prompt positions (rows × vocabulary floats) stay
+    // within about 128 MiB when the export cannot return the last row alone.
+    const chunkTokens =
+      options.prefillChunkTokens ??
+      Math.max(32, Math.floor(PREFILL_LOGIT_FLOATS / Math.max(1, model.vocabSize)));
+    let prefill: ForwardResult | undefined;
+    for (let start = reused; start < prompt.length; start += chunkTokens) {
+      this.checkAborted();
+      const end = Math.min(prompt.length, start + chunkTokens);
+      prefill = await model.forward(prompt.slice(start, end), cache, { lastLogitsOnly: true });
+      this.passes++;
+      cache = prefill.cache;
+    }
+    if (prefill === undefined) throw new Error('prefill ran no tokens');
     this.prefillTokens = prompt.length - reused;
-    cache = prefill.cache;
     options.prefixCache?.store(prompt, cache);
 
     const sequence = [...prompt];

@@ -172,27 +172,18 @@ describe('LlmGenerator with instructions inside documents', () => {
 
   it('keeps document text inside the source block', async () => {
     const generator = await generatorFor('fixture/injection-prompt', { kind: 'copy' });
-    const tokenizer = generator.model.tokenizer;
+    const model = generator.model;
     const { answer } = await answerOf(generator, { question: CONFORMANCE_QUESTION, sources });
     const stats = generator.lastStats;
     expect(stats).toBeDefined();
 
     // The prompt has exactly three turns (system, user, assistant header) despite the fake turn markers.
     const { buildPrompt } = await import('./prompt.ts');
-    const built = buildPrompt(
-      { question: CONFORMANCE_QUESTION, sources, history: [] },
-      {
-        specialTokens: generator.model.specialTokens,
-        encodeChat: (messages) =>
-          tokenizer.encode(
-            tokenizer.apply_chat_template([...messages], { tokenize: false, add_generation_prompt: true }),
-            { add_special_tokens: false },
-          ),
-        encodeText: (text) => tokenizer.encode(text, { add_special_tokens: false }),
-      },
-      { contextTokens: 4096, answerTokens: 256 },
-    );
-    const imStart = tokenizer.encode('<|im_start|>', { add_special_tokens: false })[0];
+    const built = buildPrompt({ question: CONFORMANCE_QUESTION, sources, history: [] }, model, {
+      contextTokens: 4096,
+      answerTokens: 256,
+    });
+    const imStart = model.encodeText('<|im_start|>')[0];
     expect(built.tokens.filter((token) => token === imStart)).toHaveLength(3);
     expect(built.messages[0]).toEqual({ role: 'system', content: SYSTEM_PROMPT });
     const user = built.messages.at(-1)?.content ?? '';

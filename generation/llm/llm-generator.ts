@@ -14,7 +14,7 @@ import {
 import type { CausalLm } from './causal-lm.ts';
 import { Decoder, type DecodeStats } from './decode.ts';
 import { PrefixCache } from './prefix-cache.ts';
-import { buildPrompt, type ChatMessage, type PromptTokenizer } from './prompt.ts';
+import { buildPrompt } from './prompt.ts';
 import { TextStream } from './text-stream.ts';
 
 export interface LlmGeneratorOptions {
@@ -47,7 +47,6 @@ export class LlmGenerator implements Generator {
   private readonly scheduler: Scheduler;
   private readonly logger: Logger | undefined;
   private readonly random: () => number;
-  private readonly tokenizer: PromptTokenizer;
   private lastStatsValue: LlmRequestStats | undefined;
 
   constructor(options: LlmGeneratorOptions) {
@@ -60,7 +59,6 @@ export class LlmGenerator implements Generator {
       new Scheduler({ maxQueue: options.settings.queueSize, timeoutMs: options.settings.timeoutMs });
     this.logger = options.logger;
     this.random = options.random ?? Math.random;
-    this.tokenizer = promptTokenizer(options.model);
   }
 
   get lastStats(): LlmRequestStats | undefined {
@@ -85,7 +83,7 @@ export class LlmGenerator implements Generator {
     try {
       const prompt = buildPrompt(
         { question: request.question, sources: request.sources, history: request.history ?? [] },
-        this.tokenizer,
+        this.model,
         {
           contextTokens: Math.min(this.settings.contextTokens, this.model.maxPositions),
           answerTokens: options.maxNewTokens,
@@ -226,23 +224,5 @@ function emptyUsage(elapsedMs: number): GenerationUsage {
     forwardPasses: 0,
     timeToFirstTokenMs: elapsedMs,
     tokensPerSecond: 0,
-  };
-}
-
-function promptTokenizer(model: CausalLm): PromptTokenizer {
-  const tokenizer = model.tokenizer;
-  return {
-    specialTokens: model.specialTokens,
-    encodeChat(messages: readonly ChatMessage[]): number[] {
-      const text = tokenizer.apply_chat_template(
-        messages.map((message) => ({ role: message.role, content: message.content })),
-        { tokenize: false, add_generation_prompt: true },
-      );
-      // The template already wrote the special tokens, so the tokenizer must not add a second BOS.
-      return tokenizer.encode(text, { add_special_tokens: false });
-    },
-    encodeText(text: string): number[] {
-      return tokenizer.encode(text, { add_special_tokens: false });
-    },
   };
 }

@@ -58,7 +58,10 @@ export class PrefixCache {
    */
   store(tokens: readonly number[], cache: KvCache): void {
     const covered = tokens.slice(0, cache.length);
-    if (this.maxBytes <= 0 || cache.byteLength > this.maxBytes || covered.length === 0) return;
+    if (this.maxBytes <= 0 || covered.length === 0) return;
+    // A cache longer than its tokens (drafts kept past an end-of-sequence token) is cut to them.
+    const kept = cache.length > covered.length ? cache.truncate(covered.length) : cache;
+    if (kept.byteLength > this.maxBytes) return;
     for (const [key, entry] of this.entries) {
       if (
         entry.tokens.length <= covered.length &&
@@ -69,8 +72,8 @@ export class PrefixCache {
     }
     const key = covered.join(',');
     this.remove(key);
-    this.entries.set(key, { tokens: covered, cache });
-    this.bytes += cache.byteLength;
+    this.entries.set(key, { tokens: covered, cache: kept });
+    this.bytes += kept.byteLength;
 
     for (const [oldest] of this.entries) {
       if (this.bytes <= this.maxBytes) break;
