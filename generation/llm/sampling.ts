@@ -37,7 +37,11 @@ export function nucleus(logits: Float32Array, temperature: number, topP: number)
     total += weight;
   }
 
-  const order = Array.from(weights.keys()).filter((i) => (weights[i] ?? 0) > 0);
+  // Tokens below one in a billion cannot matter to a draw; skipping them keeps the sort short
+  // at vocabularies of 150k tokens.
+  const floor = total * 1e-9;
+  const order: number[] = [];
+  for (let i = 0; i < weights.length; i++) if ((weights[i] ?? 0) > floor) order.push(i);
   order.sort((a, b) => (weights[b] ?? 0) - (weights[a] ?? 0) || a - b);
   const kept: number[] = [];
   let mass = 0;
