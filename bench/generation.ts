@@ -76,11 +76,11 @@ const DEFAULT_DATA = path.resolve('../shared/data/xquad/xquad.en.json');
 
 /**
  * Measures the decode loop on the tiny copy fixture with RAG prompts built from a SQuAD-format
- * file (each question's own paragraph first, then two others): forward passes per token with and
- * without prompt lookup, prefill saved by the prefix cache over three-turn conversations, the
- * loop's overhead against calling onnxruntime directly, and whether a batch of two decode steps
- * is faster than two single steps. The fixture copies its first source, so the pass reduction is
- * an upper range for real models, which copy less.
+ * file, each with the question's own paragraph first and two other paragraphs after it.
+ * Reports forward passes per token with and without prompt lookup, prefill saved by the prefix
+ * cache over three-turn conversations, the loop's overhead against calling onnxruntime directly,
+ * and whether a batch of two decode steps beats two single steps. The fixture copies its first
+ * source, so its pass reduction is an upper bound for real models, which copy less.
  */
 export async function runGenerationBench(
   options: GenerationBenchOptions = {},
@@ -439,6 +439,7 @@ function printReport(report: GenerationBenchReport, print: (line: string) => voi
   const { promptLookup: lookup, prefixCache: prefix, loopOverhead: loop, batching } = report;
   print(`Machine: ${report.machine}; model: ${report.model}\n`);
   print('| measure | value |\n| --- | --- |');
+
   print(`| prompts (RAG, 3 sources each) | ${lookup.prompts} |`);
   print(`| generated tokens | ${lookup.generatedTokens} |`);
   print(`| forward passes per token, plain | ${f(lookup.plainPassesPerToken, 3)} |`);
@@ -449,6 +450,7 @@ function printReport(report: GenerationBenchReport, print: (line: string) => voi
   print(
     `| decode tokens/s, plain / prompt lookup | ${f(lookup.plainTokensPerSecond, 0)} / ${f(lookup.lookupTokensPerSecond, 0)} |`,
   );
+
   print(
     `| prefix cache: repeated prefix tokens, turns 2-3 of ${prefix.conversations} conversations | ${prefix.repeatedPrefixTokens} |`,
   );
@@ -458,10 +460,12 @@ function printReport(report: GenerationBenchReport, print: (line: string) => voi
   print(
     `| prefix cache: prefill / prompt tokens, turns 2-3 | ${prefix.prefillTokens} / ${prefix.promptTokens} |`,
   );
+
   print(
     `| loop ms/token, onnxruntime alone / Decoder | ${f(loop.directMsPerToken, 3)} / ${f(loop.decoderMsPerToken, 3)} |`,
   );
   print(`| loop overhead | ${f(loop.overhead * 100, 1)} % |`);
+
   print(
     `| two decode steps at ${batching.contextTokens} tokens, sequential / batch of 2 (ms) | ${f(batching.sequentialMsPerStep, 3)} / ${f(batching.batchedMsPerStep, 3)} (${f(batching.speedup)}×) |`,
   );

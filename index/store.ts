@@ -152,6 +152,7 @@ const CHUNK_COLUMNS = `ch.id, ch.document_id, ch.ordinal, ch.text, ch.page, ch.p
 export class Store {
   readonly db: Database;
   private readonly statements: ReturnType<typeof prepareStatements>;
+  private readonly cachedStatements = new Map<string, Statement>();
 
   private constructor(db: Database) {
     this.db = db;
@@ -176,6 +177,16 @@ export class Store {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+
+  /** Prepares a statement once per distinct SQL text; filtered queries vary only in a few shapes. */
+  private prepareCached(sql: string): Statement {
+    let statement = this.cachedStatements.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql);
+      this.cachedStatements.set(sql, statement);
+    }
+    return statement;
   }
 
   // Collections
@@ -300,12 +311,10 @@ export class Store {
       parameters.push(query.status);
     }
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
-    const rows = this.db
-      .prepare(
-        `SELECT ${DOCUMENT_COLUMNS} FROM documents d JOIN collections c ON c.id = d.collection_id ${where}
+    const rows = this.prepareCached(
+      `SELECT ${DOCUMENT_COLUMNS} FROM documents d JOIN collections c ON c.id = d.collection_id ${where}
          ORDER BY d.created_at DESC, d.id LIMIT ? OFFSET ?`,
-      )
-      .all(...parameters, query.limit ?? 1000, query.offset ?? 0) as DocumentRow[];
+    ).all(...parameters, query.limit ?? 1000, query.offset ?? 0) as DocumentRow[];
     return rows.map(toDocument);
   }
 
@@ -452,13 +461,11 @@ export class Store {
   /** Returns chunks by id with their documents' fields, in the order of `ids`, skipping missing ones. */
   getChunksWithDocuments(ids: readonly number[]): ChunkWithDocument[] {
     if (ids.length === 0) return [];
-    const rows = this.db
-      .prepare(
-        `SELECT ${CHUNK_COLUMNS}, d.source, d.title, d.metadata, c.name AS collection
+    const rows = this.prepareCached(
+      `SELECT ${CHUNK_COLUMNS}, d.source, d.title, d.metadata, c.name AS collection
          FROM chunks ch JOIN documents d ON d.id = ch.document_id JOIN collections c ON c.id = d.collection_id
          WHERE ch.id IN (SELECT value FROM json_each(?)) AND d.status = 'indexed'`,
-      )
-      .all(JSON.stringify(ids)) as ChunkWithDocumentRow[];
+    ).all(JSON.stringify(ids)) as ChunkWithDocumentRow[];
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.flatMap((id) => {
       const row = byId.get(id);
@@ -492,12 +499,10 @@ export class Store {
     if (entries.length === 0 && documentIds === undefined) return undefined;
 
     const { sql, parameters } = metadataFilterSql(entries, documentIds);
-    const rows = this.db
-      .prepare(
-        `SELECT ch.id FROM chunks ch JOIN documents d ON d.id = ch.document_id
+    const rows = this.prepareCached(
+      `SELECT ch.id FROM chunks ch JOIN documents d ON d.id = ch.document_id
          WHERE d.collection_id = ? AND d.status = 'indexed' ${sql}`,
-      )
-      .all(collectionId, ...parameters) as Array<{ id: number }>;
+    ).all(collectionId, ...parameters) as Array<{ id: number }>;
     return new Set(rows.map((row) => row.id));
   }
 
@@ -515,14 +520,12 @@ export class Store {
     documentIds?: readonly string[],
   ): Array<{ chunkId: number; score: number }> {
     const { sql, parameters } = metadataFilterSql(Object.entries(filter ?? {}), documentIds);
-    const rows = this.db
-      .prepare(
-        `SELECT f.rowid AS chunkId, -bm25(chunks_fts, 2.0, 1.5, 1.0) AS score
+    const rows = this.prepareCached(
+      `SELECT f.rowid AS chunkId, -bm25(chunks_fts, 2.0, 1.5, 1.0) AS score
          FROM chunks_fts f JOIN chunks ch ON ch.id = f.rowid JOIN documents d ON d.id = ch.document_id
          WHERE chunks_fts MATCH ? AND d.collection_id = ? AND d.status = 'indexed' ${sql}
          ORDER BY bm25(chunks_fts, 2.0, 1.5, 1.0), f.rowid LIMIT ?`,
-      )
-      .all(match, collectionId, ...parameters, limit) as Array<{ chunkId: number; score: number }>;
+    ).all(match, collectionId, ...parameters, limit) as Array<{ chunkId: number; score: number }>;
     return rows;
   }
 
@@ -569,11 +572,9 @@ export class Store {
   getCachedEmbeddings(embedderId: string, hashes: readonly string[]): Map<string, Float32Array> {
     const found = new Map<string, Float32Array>();
     if (hashes.length === 0) return found;
-    const rows = this.db
-      .prepare(
-        `SELECT text_hash, vector FROM embedding_cache WHERE embedder_id = ? AND text_hash IN (SELECT value FROM json_each(?))`,
-      )
-      .all(embedderId, JSON.stringify(hashes)) as Array<{ text_hash: string; vector: Buffer }>;
+    const rows = this.prepareCached(
+      `SELECT text_hash, vector FROM embedding_cache WHERE embedder_id = ? AND text_hash IN (SELECT value FROM json_each(?))`,
+    ).all(embedderId, JSON.stringify(hashes)) as Array<{ text_hash: string; vector: Buffer }>;
     for (const row of rows) found.set(row.text_hash, blobToVector(row.vector));
     return found;
   }

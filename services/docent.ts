@@ -27,6 +27,8 @@ import type {
 } from '../generation/types.ts';
 
 export const DEFAULT_COLLECTION = 'default';
+const SAVE_IDLE_MS = 2000;
+const SAVE_MAX_DELAY_MS = 60_000;
 
 export interface IngestRequest {
   readonly bytes: Uint8Array;
@@ -69,6 +71,7 @@ export class Docent {
   private readonly denseIndexes = new Map<string, DenseIndex>();
   private readonly embedders = new Map<string, Embedder>();
   private saveTimer: NodeJS.Timeout | undefined;
+  private firstUnsavedAt: number | undefined;
   private generatorInstance: Generator | undefined;
 
   private constructor(
@@ -413,6 +416,7 @@ export class Docent {
   flush(): void {
     if (this.saveTimer !== undefined) clearTimeout(this.saveTimer);
     this.saveTimer = undefined;
+    this.firstUnsavedAt = undefined;
     for (const dense of this.denseIndexes.values()) {
       if (!dense.needsSave) continue;
       const collection = this.store.getCollectionById(dense.collectionId);
@@ -420,8 +424,16 @@ export class Docent {
     }
   }
 
+  /**
+   * Saves dense indexes once writes pause for SAVE_IDLE_MS, or at the latest SAVE_MAX_DELAY_MS
+   * after the first unsaved write. An index lost to a crash before saving is rebuilt from
+   * SQLite at the next start, so saving late costs start-up time, never data.
+   */
   private scheduleSave(): void {
-    if (this.saveTimer !== undefined) return;
+    const now = Date.now();
+    this.firstUnsavedAt ??= now;
+    if (this.saveTimer !== undefined) clearTimeout(this.saveTimer);
+    const delay = Math.max(0, Math.min(SAVE_IDLE_MS, this.firstUnsavedAt + SAVE_MAX_DELAY_MS - now));
     this.saveTimer = setTimeout(() => {
       this.saveTimer = undefined;
       try {
@@ -432,7 +444,7 @@ export class Docent {
           'Saving the dense index failed; it will be rebuilt from SQLite at the next start',
         );
       }
-    }, 2000);
+    }, delay);
     this.saveTimer.unref();
   }
 

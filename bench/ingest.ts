@@ -1,0 +1,126 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { loadConfig } from '../core/config.ts';
+import { silentLogger } from '../core/logger.ts';
+import { createEmbedder } from '../ingest/embed/index.ts';
+import { embeddingText } from '../ingest/pipeline.ts';
+import { Docent } from '../services/docent.ts';
+import { percentile, seededRandom } from './stats.ts';
+
+export interface IngestReport {
+  readonly file: string;
+  readonly embedder: string;
+  readonly chunks: number;
+  readonly pipelineChunksPerSecond: number;
+  readonly rawChunksPerSecond: number;
+  /** Pipeline throughput as a share of raw embedder throughput on the same chunks, in the same run. */
+  readonly ratio: number;
+  readonly queries: number;
+  readonly latency: Record<'total' | 'embed' | 'dense' | 'sparse' | 'fuse', { p50: number; p95: number }>;
+}
+
+/** The Debian Reference PDF when the shared data folder exists, else a generated text of similar shape. */
+export function benchDocument(): { name: string; bytes: Uint8Array } {
+  const pdf = path.resolve('../shared/data/docs/debian/debian-reference/en/debian-reference.en.pdf');
+  if (existsSync(pdf)) return { name: path.basename(pdf), bytes: readFileSync(pdf) };
+  const random = seededRandom(7);
+  const words = [
+    'package',
+    'system',
+    'apt',
+    'kernel',
+    'network',
+    'file',
+    'user',
+    'install',
+    'upgrade',
+    'configure',
+    'service',
+  ];
+  const paragraphs = Array.from({ length: 2000 }, () =>
+    Array.from({ length: 60 }, () => words[Math.floor(random() * words.length)] ?? 'apt').join(' '),
+  );
+  return { name: 'generated.txt', bytes: new TextEncoder().encode(paragraphs.join('.\n\n')) };
+}
+
+/**
+ * Measures ingest throughput (parse, chunk, embed and index) against the raw throughput of the
+ * same embedder on the same chunk texts, then query latency by stage over the ingested document.
+ */
+export async function runIngestBench(options: { queries: number }): Promise<IngestReport> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'docent-ingest-bench-'));
+  const config = loadConfig({ ...process.env, DOCENT_DATA_DIR: dataDir, DOCENT_LOG_LEVEL: 'silent' });
+  const docent = await Docent.open({
+    config,
+    logger: silentLogger,
+    createEmbedder: (spec) =>
+      createEmbedder(spec, { modelsDir: config.modelsDir, batchSize: config.embedder.batchSize }),
+  });
+
+  try {
+    const document = benchDocument();
+    // Warm the embedder and the parser worker, so neither run pays a one-time start-up cost.
+    await docent.embedder.embed(['warm up'], 'document');
+    await docent.ingest({
+      bytes: new TextEncoder().encode('warm up text'),
+      source: 'warm-up.txt',
+      collection: 'warm-up',
+    });
+
+    const pipelineStarted = performance.now();
+    const { document: record } = await docent.ingest({ bytes: document.bytes, source: document.name });
+    const pipelineSeconds = (performance.now() - pipelineStarted) / 1000;
+    if (record.status !== 'indexed')
+      throw new Error(`Bench document failed: ${record.errorMessage ?? record.status}`);
+
+    const chunks = docent.store.getChunks(record.id);
+    const texts = chunks.map((chunk) => embeddingText(chunk, record.title));
+    const rawStarted = performance.now();
+    for (let start = 0; start < texts.length; start += config.embedder.batchSize) {
+      await docent.embedder.embed(texts.slice(start, start + config.embedder.batchSize), 'document');
+    }
+    const rawSeconds = (performance.now() - rawStarted) / 1000;
+
+    const random = seededRandom(11);
+    const samples: Record<'total' | 'embed' | 'dense' | 'sparse' | 'fuse', number[]> = {
+      total: [],
+      embed: [],
+      dense: [],
+      sparse: [],
+      fuse: [],
+    };
+    for (let index = 0; index < options.queries; index += 1) {
+      const chunk = chunks[Math.floor(random() * chunks.length)];
+      const query = (chunk?.text ?? 'apt upgrade').split(/\s+/).slice(0, 8).join(' ');
+      const started = performance.now();
+      const { timings } = await docent.search(query, { collection: 'default', topK: 10, mode: 'hybrid' });
+      samples.total.push(performance.now() - started);
+      samples.embed.push(timings.embedMs);
+      samples.dense.push(timings.denseMs);
+      samples.sparse.push(timings.sparseMs);
+      samples.fuse.push(timings.fuseMs);
+    }
+    const latency = Object.fromEntries(
+      Object.entries(samples).map(([stage, values]) => [
+        stage,
+        { p50: percentile(values, 50), p95: percentile(values, 95) },
+      ]),
+    ) as IngestReport['latency'];
+
+    return {
+      file: document.name,
+      embedder: docent.embedder.id,
+      chunks: chunks.length,
+      pipelineChunksPerSecond: chunks.length / pipelineSeconds,
+      rawChunksPerSecond: chunks.length / rawSeconds,
+      ratio: rawSeconds / pipelineSeconds,
+      queries: options.queries,
+      latency,
+    };
+  } finally {
+    await docent.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
