@@ -271,9 +271,7 @@ export function runWorker(options: { config: Config; logger: Logger; concurrency
   const queue = createJobQueue(config, { logger });
   const blobs = createBlobStore(config, { logger });
   const embedders = new Map<string, Promise<Embedder>>();
-
-  const embedderFor = (payload: IngestPayload): Promise<Embedder> => {
-    const spec = payload.embedder ?? config.embedder.spec;
+  const load = (spec: string): Promise<Embedder> => {
     let embedder = embedders.get(spec);
     if (embedder === undefined) {
       embedder = createEmbedder(spec, { modelsDir: config.modelsDir, batchSize: config.embedder.batchSize });
@@ -282,6 +280,13 @@ export function runWorker(options: { config: Config; logger: Logger; concurrency
       embedders.set(spec, embedder);
     }
     return embedder;
+  };
+  // Payloads name the collection's embedder by id, which need not be a valid spec (the hash
+  // embedder's id is `hash-256` for the spec `hash:256`), so the configured one is matched by id.
+  const embedderFor = async (payload: IngestPayload): Promise<Embedder> => {
+    const configured = await load(config.embedder.spec);
+    if (payload.embedder === undefined || payload.embedder === configured.id) return configured;
+    return load(payload.embedder);
   };
 
   const concurrency = options.concurrency ?? config.queue.workerConcurrency;
