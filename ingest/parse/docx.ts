@@ -1,6 +1,7 @@
 import mammoth from 'mammoth';
 import { DocentError } from '../../core/errors.ts';
 import { MEDIA_TYPES } from './detect.ts';
+import { preprocessDocx } from './docx-preprocess.ts';
 import { parseHtml } from './html.ts';
 import type { ParsedDocument } from './types.ts';
 
@@ -23,8 +24,9 @@ export async function parseDocx(bytes: Uint8Array, options: DocxOptions): Promis
 
   let html: string;
   try {
+    const prepared = (await preprocessDocx(bytes)) ?? bytes;
     const result = await mammoth.convertToHtml(
-      { buffer: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) },
+      { buffer: Buffer.from(prepared.buffer, prepared.byteOffset, prepared.byteLength) },
       { ignoreEmptyParagraphs: true },
     );
     html = result.value;
@@ -36,7 +38,7 @@ export async function parseDocx(bytes: Uint8Array, options: DocxOptions): Promis
       { cause: error },
     );
   }
-  return parseHtml(html, { extractMainContent: false, mediaType: MEDIA_TYPES.docx });
+  return parseHtml(html, { extractMainContent: false, mediaType: MEDIA_TYPES.docx, numbersInText: true });
 }
 
 /**

@@ -67,6 +67,8 @@ export interface HtmlOptions {
   /** Keep only `<main>` or a single `<article>` when present, and drop navigation, headers and footers. */
   readonly extractMainContent: boolean;
   readonly mediaType: string;
+  /** True when ordered list items already begin with their number (as in converted DOCX), so items get a `- ` marker. */
+  readonly numbersInText?: boolean;
 }
 
 /**
@@ -90,7 +92,7 @@ export function parseHtml(html: string, options: HtmlOptions): ParsedDocument {
   const builder = new DocumentBuilder();
 
   const root = options.extractMainContent ? findContentRoot(document.children) : undefined;
-  const walker = new BlockWalker(builder, options.extractMainContent);
+  const walker = new BlockWalker(builder, options.extractMainContent, options.numbersInText ?? false);
   if (root !== undefined) walker.walk(root, true);
   else for (const node of document.children) walker.walk(node, false);
   walker.flush();
@@ -112,6 +114,7 @@ class BlockWalker {
   constructor(
     private readonly builder: DocumentBuilder,
     private readonly dropBoilerplate: boolean,
+    private readonly numbersInText: boolean,
   ) {}
 
   /** `insideMain` is true below `<main>` or `<article>`, where headers and footers are content. */
@@ -143,7 +146,7 @@ class BlockWalker {
       case 'dl':
       case 'menu':
         this.flush();
-        this.builder.addBlock('list', listText(node, 0));
+        this.builder.addBlock('list', listText(node, 0, this.numbersInText));
         return;
       case 'table':
         this.flush();
@@ -268,7 +271,7 @@ function spanAttribute(cell: Element, name: 'colspan' | 'rowspan', maximum: numb
   return Number.isFinite(value) && value >= 1 ? Math.min(value, maximum) : 1;
 }
 
-function listText(list: Element, depth: number): string {
+function listText(list: Element, depth: number, numbersInText = false): string {
   const indent = '  '.repeat(depth);
   const lines: string[] = [];
   let number = Number.parseInt(getAttributeValue(list, 'start') ?? '1', 10) || 1;
@@ -282,13 +285,13 @@ function listText(list: Element, depth: number): string {
     }
     if (item.name !== 'li') continue;
 
-    const marker = list.name === 'ol' ? `${number}. ` : '- ';
+    const marker = list.name === 'ol' && !numbersInText ? `${number}. ` : '- ';
     number += 1;
     const own: AnyNode[] = [];
     const nested: string[] = [];
     for (const child of item.children) {
       if (isTag(child) && (child.name === 'ul' || child.name === 'ol' || child.name === 'dl'))
-        nested.push(listText(child, depth + 1));
+        nested.push(listText(child, depth + 1, numbersInText));
       else own.push(child);
     }
     const text = blockText(own)

@@ -388,10 +388,16 @@ function linePitch(lines: readonly Line[]): number | undefined {
   return Math.max(median(gaps), 0.9 * median(lines.map((line) => line.size)));
 }
 
-/** Joins two lines of running text, removing a line-end hyphen that splits a word. */
+/**
+ * Joins two lines of running text: a line-end hyphen followed by a lower-case letter splits a
+ * word and is removed, a soft hyphen is removed, and Chinese, Japanese or Korean characters join
+ * without a space.
+ */
 export function joinLines(previous: string, next: string): string {
   if (previous.endsWith('\u00AD')) return previous.slice(0, -1) + next;
   if (/\p{L}-$/u.test(previous) && /^\p{Ll}/u.test(next)) return previous.slice(0, -1) + next;
+  // A hyphen before a capital or digit belongs to a compound such as "Lucene-BM25".
+  if (/\p{L}-$/u.test(previous) && /^[\p{Lu}\p{N}]/u.test(next)) return previous + next;
   if (CJK.test(previous.slice(-1)) && CJK.test(next[0] ?? '')) return previous + next;
   return `${previous} ${next}`;
 }

@@ -43,8 +43,8 @@ export async function parsePdf(bytes: Uint8Array, options: PdfOptions): Promise<
     const pages: PageText[] = [];
     for (let number = 1; number <= pdf.numPages; number += 1) pages.push(await pageText(pdf, number));
 
-    const characters = pages.map(({ items }) =>
-      items.reduce((sum, item) => sum + item.text.replace(/\s/g, '').length, 0),
+    const characters = pages.map(({ items, rotated }) =>
+      [...items, ...rotated].reduce((sum, item) => sum + item.text.replace(/\s/g, '').length, 0),
     );
     const total = characters.reduce((sum, count) => sum + count, 0);
     if (total < MIN_CHARACTERS_PER_PAGE * pdf.numPages) {
@@ -74,6 +74,8 @@ export async function parsePdf(bytes: Uint8Array, options: PdfOptions): Promise<
       builder.startPage(index + 1);
       if (characters[index] === 0) builder.warn(`Page ${index + 1} has no text layer; it was skipped.`);
       for (const block of blocks) addLayoutBlock(builder, block, headingLevels);
+      const rotated = pages[index]!.rotated.map((item) => item.text).join('');
+      builder.addBlock('paragraph', rotated.replace(/\s+/g, ' '));
       builder.endPage();
     });
     return builder.build('application/pdf', await pdfTitle(pdf));
@@ -116,6 +118,8 @@ export async function openPdf(bytes: Uint8Array): Promise<PDFDocumentProxy> {
 
 interface PageText {
   readonly items: PositionedText[];
+  /** Text items that do not run horizontally, in content order. */
+  readonly rotated: PositionedText[];
   /** Lowest and highest y of the page's media box. */
   readonly bottom: number;
   readonly top: number;
@@ -127,14 +131,18 @@ async function pageText(pdf: PDFDocumentProxy, number: number): Promise<PageText
     const [, bottom = 0, , top = 792] = page.view;
     const content = await page.getTextContent({ includeMarkedContent: false, disableNormalization: false });
     const items: PositionedText[] = [];
+    const rotated: PositionedText[] = [];
     for (const item of content.items as TextItem[]) {
       if (typeof item.str !== 'string' || item.str === '') continue;
       const [a = 0, b = 0, c = 0, d = 0, x = 0, y = 0] = item.transform as number[];
       const size = Math.hypot(c, d) || Math.hypot(a, b) || item.height;
-      // Rotated text (margin notes, stamps) is kept but ordered as if it ran horizontally.
-      items.push({ text: item.str, x, y, width: item.width, size, rtl: item.dir === 'rtl' });
+      const positioned = { text: item.str, x, y, width: item.width, size, rtl: item.dir === 'rtl' };
+      // Text that does not run left to right (a vertical arXiv stamp, a rotated caption) would
+      // span the page in layout coordinates, so it is read separately.
+      if (Math.abs(b) > 0.01 * Math.abs(a) || a < 0) rotated.push(positioned);
+      else items.push(positioned);
     }
-    return { items, bottom: Math.min(bottom, top), top: Math.max(bottom, top) };
+    return { items, rotated, bottom: Math.min(bottom, top), top: Math.max(bottom, top) };
   } finally {
     page.cleanup();
   }
