@@ -19,9 +19,13 @@ const configSchema = z
     DOCENT_CHUNK_SIZE: integer(16, 8192).default(200),
     DOCENT_CHUNK_OVERLAP: integer(0, 4096).default(30),
 
-    /** `use-lite` (offline default) or `transformers:<model directory or org/name under DOCENT_MODELS_DIR>`. */
+    /** `use-lite` (offline default), `transformers:<model directory or org/name under DOCENT_MODELS_DIR>` or `hash:<dimension>` (tests). */
     DOCENT_EMBEDDER: z.string().min(1).default('use-lite'),
     DOCENT_EMBED_BATCH_SIZE: integer(1, 1024).default(32),
+    /** Pooling of `transformers:` embedders; `auto` reads the model's 1_Pooling/config.json, else CLS for bge and mean otherwise. */
+    DOCENT_EMBED_POOLING: z.enum(['auto', 'mean', 'cls']).default('auto'),
+    /** Query and passage prefixes of `transformers:` embedders; `auto` picks e5 or bge prefixes from the model name. */
+    DOCENT_EMBED_PREFIX: z.enum(['auto', 'none', 'e5', 'bge']).default('auto'),
 
     DOCENT_FUSION: z.enum(['rrf', 'weighted']).default('rrf'),
     DOCENT_RRF_K: integer(1, 10_000).default(60),
@@ -114,7 +118,12 @@ export interface Config {
   readonly modelsDir: string;
   readonly logLevel: RawConfig['DOCENT_LOG_LEVEL'];
   readonly chunking: { readonly chunkSize: number; readonly chunkOverlap: number };
-  readonly embedder: { readonly spec: string; readonly batchSize: number };
+  readonly embedder: {
+    readonly spec: string;
+    readonly batchSize: number;
+    readonly pooling: RawConfig['DOCENT_EMBED_POOLING'];
+    readonly prefix: RawConfig['DOCENT_EMBED_PREFIX'];
+  };
   readonly fusion: {
     readonly method: RawConfig['DOCENT_FUSION'];
     readonly rrfK: number;
@@ -189,7 +198,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     modelsDir: path.resolve(raw.DOCENT_MODELS_DIR),
     logLevel: raw.DOCENT_LOG_LEVEL,
     chunking: { chunkSize: raw.DOCENT_CHUNK_SIZE, chunkOverlap: raw.DOCENT_CHUNK_OVERLAP },
-    embedder: { spec: raw.DOCENT_EMBEDDER, batchSize: raw.DOCENT_EMBED_BATCH_SIZE },
+    embedder: {
+      spec: raw.DOCENT_EMBEDDER,
+      batchSize: raw.DOCENT_EMBED_BATCH_SIZE,
+      pooling: raw.DOCENT_EMBED_POOLING,
+      prefix: raw.DOCENT_EMBED_PREFIX,
+    },
     fusion: {
       method: raw.DOCENT_FUSION,
       rrfK: raw.DOCENT_RRF_K,
