@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isDocentError } from '../core/errors.ts';
+import { isDocentError, type DocentError } from '../core/errors.ts';
 import {
   NOT_IN_DOCUMENTS,
   type GenerationEvent,
@@ -127,7 +127,8 @@ export function describeGeneratorConformance(
       const error: unknown = await collect(generator, { question, sources, signal: controller.signal }).catch(
         (caught: unknown) => caught,
       );
-      expect(isDocentError(error) && error.code).toBe('CANCELLED');
+      expect(isDocentError(error)).toBe(true);
+      expect((error as DocentError).code).toBe('CANCELLED');
     });
 
     it('stops with CANCELLED when aborted mid-stream', async () => {
@@ -144,7 +145,8 @@ export function describeGeneratorConformance(
       }
       // Only a generator whose first event is already `done` may finish normally.
       if (events[0]?.type === 'done') return;
-      expect(isDocentError(error) && error.code).toBe('CANCELLED');
+      expect(isDocentError(error)).toBe(true);
+      expect((error as DocentError).code).toBe('CANCELLED');
       expect(events.some((event) => event.type === 'done')).toBe(false);
     });
   });

@@ -181,8 +181,8 @@ export class Decoder {
       }
     } finally {
       this.finishedAt = performance.now();
-      // The cache covers the sequence up to the last token fed to the model; later turns of the
-      // same conversation start with this prompt, so keep it for them.
+      // Later turns of the same conversation start with this prompt, so keep its cache for them.
+      // The cache covers the sequence up to the last token fed to the model.
       if (cache.length > prompt.length) options.prefixCache?.store(sequence, cache);
     }
   }

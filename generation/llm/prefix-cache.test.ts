@@ -5,7 +5,7 @@ import { PrefixCache, commonPrefixLength } from './prefix-cache.ts';
 
 const layout: KvLayout = { layers: 1, kvHeads: 1, headDim: 2, type: 'float32' };
 
-/** A cache whose rows hold the token ids, so a cut can be checked by value. */
+/** Builds a cache whose rows contain the token ids, so a cut can be checked by value. */
 function cacheOf(tokens: readonly number[]): KvCache {
   const data = Float32Array.from(tokens.flatMap((token) => [token, token]));
   return KvCache.fromPresent(layout, [

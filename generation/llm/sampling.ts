@@ -1,4 +1,4 @@
-/** How the next token is chosen: greedy when temperature is 0, else nucleus sampling. */
+/** Next-token choice: greedy when temperature is 0, else nucleus (top-p) sampling. */
 export interface SamplingOptions {
   readonly temperature: number;
   readonly topP: number;

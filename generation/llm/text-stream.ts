@@ -5,8 +5,8 @@ interface Detokenizer {
 
 /**
  * Turns generated token ids into text pieces for streaming. Holds back an incomplete UTF-8
- * character (shown as U+FFFD until its last byte arrives) and the tail that could still become a
- * stop sequence; cuts the text at the first stop sequence.
+ * character, which decodes as U+FFFD until its last byte arrives, and any tail that could still
+ * grow into a stop sequence. Cuts the text at the first stop sequence.
  */
 export class TextStream {
   private readonly tokenizer: Detokenizer;

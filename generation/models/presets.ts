@@ -13,8 +13,8 @@ export interface ModelPreset {
 /**
  * Small instruction-tuned models with ONNX exports in the Transformers.js layout. Preference
  * order for `DOCENT_GENERATOR=auto` when several are installed.
- * NOTE: the repositories' file lists and dtype variants were not checked from this machine,
- * which cannot reach the hub; `pullModel` fails with a clear message when a file is missing.
+ * NOTE: the repositories' file lists and dtype variants are unverified because this machine
+ * cannot reach the hub. `pullModel` names the available variants when a file is missing.
  */
 export const MODEL_PRESETS: readonly ModelPreset[] = [
   {

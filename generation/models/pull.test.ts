@@ -42,6 +42,7 @@ class FakeHub {
   private handle(request: IncomingMessage, response: ServerResponse): void {
     const url = new URL(request.url ?? '/', 'http://127.0.0.1');
     this.requests.push({ url: url.pathname, range: request.headers.range });
+
     if (url.pathname === `/api/models/${REPO}`) {
       const siblings = this.files.map((file) => ({
         rfilename: file.name,
@@ -62,12 +63,14 @@ class FakeHub {
         .end(JSON.stringify({ id: REPO, siblings }));
       return;
     }
+
     const prefix = `/${REPO}/resolve/main/`;
     const file = this.files.find((item) => url.pathname === prefix + item.name);
     if (file === undefined) {
       response.writeHead(404).end('not found');
       return;
     }
+
     let start = 0;
     const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? '');
     if (range !== null) start = Number(range[1]);

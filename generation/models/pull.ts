@@ -85,10 +85,10 @@ export async function pullModel(options: PullOptions): Promise<PullResult> {
   const directory = path.join(options.modelsDir, ...id.split('/'));
 
   const siblings = await listRepository(fetchFn, endpoint, id, revision, options.signal);
-  const wanted = selectFiles(siblings, dtype, id);
+  const selected = selectFiles(siblings, dtype, id);
 
   const files: PulledFile[] = [];
-  for (const sibling of wanted) {
+  for (const sibling of selected) {
     const url = `${endpoint}/${id}/resolve/${encodeURIComponent(revision)}/${sibling.rfilename.split('/').map(encodeURIComponent).join('/')}`;
     files.push(
       await downloadFile(
