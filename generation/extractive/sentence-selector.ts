@@ -1,5 +1,5 @@
 import type { SourceChunk } from '../types.ts';
-import { contentTerms, isStopword, splitSentences, tokenize } from '../text.ts';
+import { contentTerms, isCharacterToken, isStopword, splitSentences, tokenize } from '../text.ts';
 
 /** Weights of the parts of a sentence's score. */
 export interface ScoreWeights {
@@ -36,6 +36,11 @@ export interface SentenceSelectionOptions {
    * With the default weights scores run from 0 to about 1.85. Default 0.85.
    */
   readonly minScore?: number;
+  /**
+   * `minScore` for a question written mostly in Han or kana characters. Coverage counted in single
+   * characters runs higher on unrelated passages than coverage counted in words. Default 1.0.
+   */
+  readonly characterMinScore?: number;
   /**
    * A further sentence from the best sentence's chunk must reach this share of the best sentence's
    * own relevance (the score without the chunk-level parts). Default 0.1.
@@ -98,7 +103,9 @@ export function selectSentences(
   options: SentenceSelectionOptions = {},
 ): SentenceSelection {
   const maxSentences = options.maxSentences ?? 3;
-  const minScore = options.minScore ?? 0.85;
+  const minScore = isMostlyCharacterTokens(question)
+    ? (options.characterMinScore ?? 1.0)
+    : (options.minScore ?? 0.85);
   const moreSentencesMinScore = options.moreSentencesMinScore ?? 0.92;
   const sameChunkRatio = options.sameChunkRatio ?? 0.1;
   const otherChunkRatio = options.otherChunkRatio ?? 0.95;
@@ -126,6 +133,12 @@ export function selectSentences(
   }
 
   return { sentences: orderForReading(chosen).map(toSelected), bestScore: best.score };
+}
+
+function isMostlyCharacterTokens(text: string): boolean {
+  const tokens = tokenize(text);
+  const characterTokens = tokens.filter((token) => isCharacterToken(token.term)).length;
+  return characterTokens > tokens.length / 2;
 }
 
 function collectCandidates(sources: readonly SourceChunk[]): Candidate[] {
