@@ -26,7 +26,8 @@ async function checkKey() {
   try {
     const key = await api('/whoami');
     const scope = key.collections === null ? '' : ` for ${key.collections.join(', ')}`;
-    byId('whoami').textContent = `Signed in with a ${key.role} key${scope}`;
+    byId('whoami').textContent =
+      `Signed in with ${key.role === 'admin' ? 'an' : 'a'} ${key.role} key${scope}`;
     return true;
   } catch (error) {
     askForKey(describeError(error));

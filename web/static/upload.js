@@ -17,6 +17,10 @@ const FRIENDLY = {
   PARSE_LIMIT_EXCEEDED: 'This file exceeds a parsing limit (too many pages or too large when unpacked).',
 };
 
+function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
 function friendly(code, message) {
   const lead = FRIENDLY[code];
   return lead === undefined ? message : `${lead} (${message})`;
@@ -124,8 +128,8 @@ class FileRow {
       if (document.status === 'indexed') {
         this.bar.value = 1;
         this.setStatus('Indexed', 'done');
-        const pages = document.pageCount > 0 ? `, ${document.pageCount} pages` : '';
-        this.detail.textContent = `${document.chunkCount} chunks${pages}`;
+        const pages = document.pageCount > 0 ? `, ${plural(document.pageCount, 'page')}` : '';
+        this.detail.textContent = `${plural(document.chunkCount, 'chunk')}${pages}`;
         return;
       }
       if (document.status === 'failed' || document.status === 'needs_ocr') {
