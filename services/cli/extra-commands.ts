@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
+import { registerModelCommands } from './model-commands.ts';
 import { registerServerCommands } from './server-commands.ts';
 
 /** Registers the commands of the server, worker and model stages. */
-export async function registerExtraCommands(program: Command): Promise<void> {
+export function registerExtraCommands(program: Command): void {
   registerServerCommands(program);
-  // TODO: register the models commands once that stage exists.
-  await Promise.resolve();
+  registerModelCommands(program);
 }

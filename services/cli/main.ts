@@ -13,7 +13,7 @@ const program = new Command()
 
 registerCorpusCommands(program);
 registerEvalCommands(program);
-await registerExtraCommands(program);
+registerExtraCommands(program);
 
 try {
   // Reading the configuration first reports an invalid environment before any work starts.
