@@ -369,6 +369,13 @@ const STOPWORD_LIST = [
   '么',
   '哪',
   '谁',
+  // question words: 多少 how many, 几 how many, 怎样 and 如何 how
+  '多',
+  '少',
+  '几',
+  '怎',
+  '样',
+  '何',
   '这',
   '那',
   '个',
