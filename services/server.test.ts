@@ -1,0 +1,127 @@
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../core/config.ts';
+import { silentLogger } from '../core/logger.ts';
+import { openTestDocent } from '../test/support/test-docent.ts';
+import { Ingestion } from './api/ingestion.ts';
+import { KeyStore } from './auth/key-store.ts';
+import { createBlobStore, createJobQueue } from './queue/index.ts';
+import { startServer } from './server.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+interface ComposeService {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  environment?: Record<string, string>;
+  ports?: string[];
+  volumes?: string[];
+  deploy?: { replicas?: number };
+  depends_on?: Record<string, { condition: string }>;
+}
+
+describe('docker-compose.yml', () => {
+  const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+    services: Record<string, ComposeService>;
+    volumes: Record<string, unknown>;
+  };
+  const { redis, api, worker } = compose.services;
+
+  it('defines redis, the api and two workers', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['api', 'redis', 'worker']);
+    expect(redis?.image).toMatch(/^redis:/);
+    expect(api?.command).toEqual(['serve', '--no-ingest']);
+    expect(worker?.command).toEqual(['worker']);
+    expect(worker?.deploy?.replicas).toBe(2);
+    expect(api?.depends_on?.redis?.condition).toBe('service_healthy');
+    expect(worker?.depends_on?.redis?.condition).toBe('service_healthy');
+  });
+
+  it('points every Docent service at the same Redis and queue', () => {
+    for (const service of [api, worker]) {
+      expect(service?.environment?.REDIS_URL).toBe('redis://redis:6379');
+      expect(service?.environment?.DOCENT_QUEUE_PREFIX).toBe('docent');
+      expect(service?.environment?.DOCENT_EMBEDDER).toBe(api?.environment?.DOCENT_EMBEDDER);
+    }
+  });
+
+  it('gives only the api the data volume', () => {
+    expect(api?.volumes).toContain('docent-data:/data');
+    expect(api?.environment?.DOCENT_DATA_DIR).toBe('/data');
+    expect(worker?.volumes?.some((volume) => volume.startsWith('docent-data'))).toBe(false);
+    expect(Object.keys(compose.volumes)).toContain('docent-data');
+  });
+
+  it('publishes the api on loopback only', () => {
+    expect(api?.ports).toEqual(['127.0.0.1:8080:8080']);
+    expect(api?.environment?.DOCENT_PORT).toBe('8080');
+  });
+
+  it('uses only settings the config schema accepts', () => {
+    for (const service of [api, worker]) {
+      expect(() => loadConfig(service?.environment ?? {})).not.toThrow();
+    }
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+
+  it('runs the docent command on Node 20', () => {
+    expect(dockerfile).toMatch(/^FROM node:20/m);
+    expect(dockerfile).toContain('ENTRYPOINT ["node", "bin/docent.js"]');
+    expect(dockerfile).toContain('CMD ["serve"]');
+    expect(dockerfile).toMatch(/^USER node$/m);
+  });
+});
+
+describe('startServer', () => {
+  it('resumes a queued ingest after a restart', async () => {
+    const engine = await openTestDocent();
+    const config = { ...engine.docent.config, server: { ...engine.docent.config.server, port: 0 } };
+
+    // The first process queues the upload but runs no worker, as if it stopped right after.
+    const queue = createJobQueue(config, { db: engine.docent.store.db, logger: silentLogger });
+    const blobs = createBlobStore(config, { logger: silentLogger });
+    const ingestion = new Ingestion(engine.docent, queue, blobs);
+    const bytes = new TextEncoder().encode('Tide tables list high and low water for each harbour.');
+    const submission = await ingestion.submit({ bytes, source: 'tides.txt' }, 'default', {});
+    await queue.close();
+    expect(submission.document.status).toBe('queued');
+
+    const docent = await engine.reopen();
+    const keys = KeyStore.open(config.dataDir);
+    const key = keys.create({ role: 'reader' }).key;
+    keys.close();
+    const server = await startServer({ config, logger: silentLogger, docent });
+    try {
+      const ready = await fetch(`${server.url}/v1/readyz`);
+      expect(ready.status).toBe(200);
+
+      let status = '';
+      const deadline = Date.now() + 15_000;
+      while (status !== 'indexed' && Date.now() < deadline) {
+        const response = await fetch(`${server.url}/v1/documents/${submission.document.id}`, {
+          headers: { Authorization: `Bearer ${key}` },
+        });
+        status = ((await response.json()) as { status: string }).status;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(status).toBe('indexed');
+    } finally {
+      await server.close();
+    }
+
+    // Closing saved the dense index and released the uploaded bytes.
+    expect(readdirSync(path.join(config.dataDir, 'dense')).length).toBeGreaterThan(0);
+    const blobFiles = readdirSync(path.join(config.dataDir, 'blobs'), { recursive: true }).filter((entry) =>
+      /^[0-9a-f]{64}$/.test(path.basename(String(entry))),
+    );
+    expect(blobFiles).toEqual([]);
+    rmSync(config.dataDir, { recursive: true, force: true });
+  });
+});
