@@ -40,6 +40,8 @@ export type LayoutBlock =
 
 const CJK = /[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]/u;
 const RTL = /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]/u;
+const NUMERIC_END = /[\d%)]\s*$/u;
+const NUMERIC_START = /^\s*[-+−(]?[\d.,]*\d/u;
 const LIST_MARKER = /^(?:[•◦▪▫●○■□‣⁃∙·–—*-]\s|\(?\d{1,3}[.)]\s|\(?[a-z][.)]\s)/u;
 
 /** Splits the items of one baseline into segments wherever the horizontal gap exceeds `gapFactor` font sizes. */
@@ -56,7 +58,15 @@ export function buildSegments(items: readonly PositionedText[], gapFactor = 1.0)
     let right = -Infinity;
     for (const item of lineItems) {
       const gap = item.x - right;
-      if (current.length > 0 && gap > gapFactor * Math.max(item.size, 4)) {
+      const size = Math.max(item.size, 4);
+      const previous = current.at(-1);
+      // Numbers in neighbouring table cells often sit closer than a word gap of prose allows.
+      const numericCells =
+        previous !== undefined &&
+        gap > 0.45 * size &&
+        NUMERIC_END.test(previous.text) &&
+        NUMERIC_START.test(item.text);
+      if (current.length > 0 && (gap > gapFactor * size || numericCells)) {
         segments.push(makeSegment(current));
         current = [];
       }
@@ -286,9 +296,7 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
     table = [];
   };
 
-  const rows = lines.map(
-    (line, index) => isTableRow(line, lines[index - 1]) || isTableRow(line, lines[index + 1]),
-  );
+  const rows = markTableRows(lines);
   for (const [index, line] of lines.entries()) {
     const text = line.segments.map((segment) => segment.text).join(' ');
     if (rows[index] === true) {
@@ -347,6 +355,29 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
   flushParagraph();
   flushTable();
   return blocks;
+}
+
+/**
+ * Marks the lines that are table rows: lines of two or more segments aligned with a neighbouring
+ * such line, then, repeatedly, lines of two or more segments next to a row (a cell spanning two
+ * rows sits between their baselines and aligns with neither).
+ */
+function markTableRows(lines: readonly Line[]): boolean[] {
+  const rows = lines.map(
+    (line, index) => isTableRow(line, lines[index - 1]) || isTableRow(line, lines[index + 1]),
+  );
+  let changed = true;
+  while (changed) {
+    changed = false;
+    lines.forEach((line, index) => {
+      if (rows[index] === true || line.segments.length < 2) return;
+      if (rows[index - 1] === true || rows[index + 1] === true) {
+        rows[index] = true;
+        changed = true;
+      }
+    });
+  }
+  return rows;
 }
 
 /**

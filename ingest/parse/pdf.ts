@@ -74,7 +74,7 @@ export async function parsePdf(bytes: Uint8Array, options: PdfOptions): Promise<
       builder.startPage(index + 1);
       if (characters[index] === 0) builder.warn(`Page ${index + 1} has no text layer; it was skipped.`);
       for (const block of blocks) addLayoutBlock(builder, block, headingLevels);
-      const rotated = pages[index]!.rotated.map((item) => item.text).join('');
+      const rotated = pages[index]!.rotated.map((item) => item.text).join(' ');
       builder.addBlock('paragraph', rotated.replace(/\s+/g, ' '));
       builder.endPage();
     });
