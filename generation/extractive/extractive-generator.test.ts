@@ -196,6 +196,22 @@ describe('ExtractiveGenerator', () => {
     expect(answer.citations[0]?.text).toBe(text);
   });
 
+  it('reads a short follow-up with the previous question', async () => {
+    const sources = UPGRADE_FIXTURE.map((text, i) => source(i + 1, text));
+    const question = 'Which commands do I run?';
+    const history = [
+      { role: 'user' as const, content: 'How do I upgrade the whole system to a newer release?' },
+      { role: 'assistant' as const, content: 'Point your sources at the new release first [3].' },
+    ];
+    const events: GenerationEvent[] = [];
+    for await (const event of new ExtractiveGenerator().stream({ question, sources, history }))
+      events.push(event);
+    const last = events.at(-1);
+
+    expect(last?.type === 'done' && last.answer.answer).toContain('apt full-upgrade');
+    expect((await collect(question, sources)).answer.refused).toBe(true);
+  });
+
   it('stops when aborted before the first token', async () => {
     const controller = new AbortController();
     controller.abort();

@@ -1,5 +1,5 @@
 import { DocentError } from '../../core/errors.ts';
-import { tokenize } from '../text.ts';
+import { contentTerms, tokenize } from '../text.ts';
 import {
   NOT_IN_DOCUMENTS,
   type Answer,
@@ -15,6 +15,9 @@ import {
 } from './sentence-selector.ts';
 
 export type ExtractiveGeneratorOptions = SentenceSelectionOptions;
+
+/** A question with fewer content terms than this is read together with the previous user question. */
+const FOLLOW_UP_MAX_TERMS = 3;
 
 /**
  * Answers by quoting the source sentences that best match the question, each cited with `[n]`,
@@ -34,7 +37,7 @@ export class ExtractiveGenerator implements Generator {
     const startedAt = performance.now();
     throwIfAborted(request.signal);
 
-    const selection = selectSentences(request.question, request.sources, this.#options);
+    const selection = selectSentences(withFollowUpContext(request), request.sources, this.#options);
     const parts =
       selection.sentences.length === 0 ? [{ text: NOT_IN_DOCUMENTS }] : selection.sentences.map(toAnswerPart);
 
@@ -105,6 +108,18 @@ function toAnswerPart(sentence: SelectedSentence): AnswerPart {
     text: sentence.text,
   };
   return { text: `${sentence.text.replace(/\s+/g, ' ')} [${source.n}]`, citation };
+}
+
+/**
+ * Appends the previous user question to a short follow-up ("Which commands do I run?"), whose
+ * own few terms do not say what it is about. The current question comes first, so its question
+ * words decide the kind of answer expected.
+ */
+function withFollowUpContext(request: GenerationRequest): string {
+  const previous = request.history?.findLast((turn) => turn.role === 'user');
+  if (previous === undefined || contentTerms(request.question).length >= FOLLOW_UP_MAX_TERMS)
+    return request.question;
+  return `${request.question} ${previous.content}`;
 }
 
 /** Splits text into words, each keeping the whitespace before it, so the words concatenate to the text. */
