@@ -356,21 +356,38 @@ async function measureOverhead(
     executionProviders: ['cpu'],
     graphOptimizationLevel: 'all',
   });
-  let directMs = 0;
-  let decoderMs = 0;
+  const directTimes: number[] = [];
+  const decoderTimes: number[] = [];
   let tokens = 0;
-  // Alternate the two loops so machine noise hits both alike.
-  for (let round = 0; round < 5; round++) {
-    const direct = await directGreedy(session, model, prompt, maxNewTokens);
-    const ours = await decode(model, prompt, { maxNewTokens });
-    directMs += direct.ms;
-    decoderMs += ours.stats.durationMs - ours.stats.timeToFirstTokenMs;
-    tokens += direct.tokens;
+  // Alternate which loop runs first and take medians, so noise on a shared machine hits both alike.
+  for (let round = 0; round < 9; round++) {
+    const runDirect = async () => {
+      const direct = await directGreedy(session, model, prompt, maxNewTokens);
+      directTimes.push(direct.ms / direct.tokens);
+      tokens = direct.tokens;
+    };
+    const runDecoder = async () => {
+      const ours = await decode(model, prompt, { maxNewTokens });
+      decoderTimes.push((ours.stats.durationMs - ours.stats.timeToFirstTokenMs) / ours.stats.generatedTokens);
+    };
+    if (round % 2 === 0) {
+      await runDirect();
+      await runDecoder();
+    } else {
+      await runDecoder();
+      await runDirect();
+    }
   }
   await session.release();
-  const directMsPerToken = directMs / tokens;
-  const decoderMsPerToken = decoderMs / tokens;
+
+  const directMsPerToken = median(directTimes);
+  const decoderMsPerToken = median(decoderTimes);
   return { tokens, directMsPerToken, decoderMsPerToken, overhead: decoderMsPerToken / directMsPerToken - 1 };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 /** Times one decode step for two sequences run one after the other against one batch of two. */
@@ -413,24 +430,37 @@ async function measureBatching(
   };
   const single = step(1);
   const double = step(2);
-  const rounds = 50;
-  let sequential = 0;
-  let batched = 0;
-  for (let round = 0; round < rounds; round++) {
-    let start = performance.now();
+  const sequential: number[] = [];
+  const batched: number[] = [];
+  const timeSequential = async () => {
+    const start = performance.now();
     await session.run(single);
     await session.run(single);
-    sequential += performance.now() - start;
-    start = performance.now();
+    sequential.push(performance.now() - start);
+  };
+  const timeBatched = async () => {
+    const start = performance.now();
     await session.run(double);
-    batched += performance.now() - start;
+    batched.push(performance.now() - start);
+  };
+  for (let round = 0; round < 200; round++) {
+    if (round % 2 === 0) {
+      await timeSequential();
+      await timeBatched();
+    } else {
+      await timeBatched();
+      await timeSequential();
+    }
   }
   await session.release();
+
+  const sequentialMs = median(sequential);
+  const batchedMs = median(batched);
   return {
     contextTokens: length,
-    sequentialMsPerStep: sequential / rounds,
-    batchedMsPerStep: batched / rounds,
-    speedup: sequential / batched,
+    sequentialMsPerStep: sequentialMs,
+    batchedMsPerStep: batchedMs,
+    speedup: sequentialMs / batchedMs,
   };
 }
 
