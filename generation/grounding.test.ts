@@ -161,6 +161,27 @@ describe('checkCitations', () => {
     expect(checkCitations(answer, [coffee], { minSupport: 0.3 }).sentences[0]?.supported).toBe(true);
   });
 
+  it('drops a sentence with a wrong number', () => {
+    const tower = source(1, 'The Eiffel Tower was completed in 1889 for the World Fair.');
+    const result = checkCitations(
+      'The Eiffel Tower was completed in 1925 [1]. It was built for the World Fair [1].',
+      [tower],
+    );
+
+    expect(result.sentences.map((sentence) => sentence.supported)).toEqual([false, true]);
+    expect(result.sentences[0]?.support).toBe(0);
+    expect(result.supportedAnswer).toBe('It was built for the World Fair [1].');
+  });
+
+  it('skips the number check when disabled', () => {
+    const tower = source(1, 'The Eiffel Tower was completed in 1889 for the World Fair.');
+    const result = checkCitations('The Eiffel Tower was completed in 1925 [1].', [tower], {
+      checkNumbers: false,
+    });
+
+    expect(result.sentences[0]?.supported).toBe(true);
+  });
+
   it('grounds Chinese text character by character', () => {
     const chinese = source(1, '长城是中国古代的军事防御工程。它的总长度超过两万公里。', 7);
     const sources = [chinese, coffee];

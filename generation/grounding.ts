@@ -17,6 +17,11 @@ export interface GroundingOptions {
    * supporting source instead of being dropped. Default false.
    */
   readonly reattributeMiscited?: boolean;
+  /**
+   * When true, a sentence is not supported by a source that lacks one of its numbers, however
+   * many of its words match. Default true.
+   */
+  readonly checkNumbers?: boolean;
   /** Maximum number of consecutive source sentences one citation span may cover. Default 3. */
   readonly maxSpanSentences?: number;
 }
@@ -82,6 +87,8 @@ export function checkCitations(
   const minSupport = options.minSupport ?? DEFAULT_MIN_SUPPORT;
   const uncited = options.uncited ?? 'attribute';
   const maxSpanSentences = options.maxSpanSentences ?? 3;
+  const checkNumbers = options.checkNumbers ?? true;
+  const sourceNumbers = sources.map((source) => source.n);
   const sourceByNumber = new Map(sources.map((source) => [source.n, source]));
   const indexes = new Map(sources.map((source) => [source.n, indexSource(source)]));
 
@@ -106,10 +113,11 @@ export function checkCitations(
     const terms = contentTerms(sentenceText);
 
     const grounded = groundSentence({
-      terms,
+      hasTerms: terms.length > 0,
       citedSources,
       hasMarkers: numbers.length > 0,
-      indexes,
+      sourceNumbers,
+      supportIn: (n) => recall(terms, indexes.get(n)?.terms ?? new Set(), checkNumbers),
       minSupport,
       uncited,
       reattribute: options.reattributeMiscited ?? false,
@@ -177,11 +185,18 @@ function indexSource(source: SourceChunk): SourceIndex {
   return { text: source.text, terms, sentences };
 }
 
-/** Share of `terms` present in `available`; 1 for a sentence without content terms, which claims nothing. */
-function recall(terms: readonly string[], available: ReadonlySet<string>): number {
+/**
+ * Returns the share of `terms` present in `available`, 1 for a sentence without content terms,
+ * which claims nothing. With `checkNumbers`, a number the source lacks makes the support 0,
+ * because a wrong figure is the typical unsupported claim that word overlap alone lets through.
+ */
+function recall(terms: readonly string[], available: ReadonlySet<string>, checkNumbers: boolean): number {
   if (terms.length === 0) return 1;
   let found = 0;
-  for (const term of terms) if (available.has(term)) found += 1;
+  for (const term of terms) {
+    if (available.has(term)) found += 1;
+    else if (checkNumbers && /\p{N}/u.test(term)) return 0;
+  }
   return found / terms.length;
 }
 
@@ -192,25 +207,25 @@ interface SentenceGrounding {
 }
 
 function groundSentence(input: {
-  terms: readonly string[];
+  /** False for a sentence without content terms. */
+  hasTerms: boolean;
   citedSources: readonly number[];
   /** True when the sentence had citation markers, even if none named a provided source. */
   hasMarkers: boolean;
-  indexes: ReadonlyMap<number, SourceIndex>;
+  sourceNumbers: readonly number[];
+  /** Support of the sentence in source `n`, 0..1. */
+  supportIn: (n: number) => number;
   minSupport: number;
   uncited: 'attribute' | 'keep' | 'drop';
   reattribute: boolean;
 }): SentenceGrounding {
-  const { terms, citedSources, indexes, minSupport } = input;
+  const { citedSources, supportIn, minSupport } = input;
 
   // A sentence with no content terms ("In short:") claims nothing, so it is kept without a citation.
-  if (terms.length === 0) return { supported: true, support: 1, supportingSources: [] };
+  if (!input.hasTerms) return { supported: true, support: 1, supportingSources: [] };
 
   if (input.hasMarkers) {
-    const scored = citedSources.map((n) => ({
-      n,
-      support: recall(terms, indexes.get(n)?.terms ?? new Set()),
-    }));
+    const scored = citedSources.map((n) => ({ n, support: supportIn(n) }));
     const supporting = scored
       .filter((entry) => entry.support >= minSupport)
       .sort((a, b) => b.support - a.support);
@@ -218,33 +233,35 @@ function groundSentence(input: {
     if (supporting.length > 0)
       return { supported: true, support, supportingSources: supporting.map((entry) => entry.n) };
     if (!input.reattribute) return { supported: false, support, supportingSources: [] };
-    return attributeToBest(terms, indexes, minSupport);
+    return attributeToBest(input.sourceNumbers, supportIn, minSupport);
   }
 
-  if (input.uncited === 'keep')
-    return { supported: true, support: bestSupport(terms, indexes).support, supportingSources: [] };
+  if (input.uncited === 'keep') {
+    const best = bestSupport(input.sourceNumbers, supportIn);
+    return { supported: true, support: best.support, supportingSources: [] };
+  }
   if (input.uncited === 'drop') return { supported: false, support: 0, supportingSources: [] };
-  return attributeToBest(terms, indexes, minSupport);
+  return attributeToBest(input.sourceNumbers, supportIn, minSupport);
 }
 
 function bestSupport(
-  terms: readonly string[],
-  indexes: ReadonlyMap<number, SourceIndex>,
+  sourceNumbers: readonly number[],
+  supportIn: (n: number) => number,
 ): { n: number | undefined; support: number } {
   let best: { n: number | undefined; support: number } = { n: undefined, support: 0 };
-  for (const [n, index] of indexes) {
-    const support = recall(terms, index.terms);
+  for (const n of sourceNumbers) {
+    const support = supportIn(n);
     if (support > best.support) best = { n, support };
   }
   return best;
 }
 
 function attributeToBest(
-  terms: readonly string[],
-  indexes: ReadonlyMap<number, SourceIndex>,
+  sourceNumbers: readonly number[],
+  supportIn: (n: number) => number,
   minSupport: number,
 ): SentenceGrounding {
-  const best = bestSupport(terms, indexes);
+  const best = bestSupport(sourceNumbers, supportIn);
   if (best.n === undefined || best.support < minSupport)
     return { supported: false, support: best.support, supportingSources: [] };
   return { supported: true, support: best.support, supportingSources: [best.n] };
