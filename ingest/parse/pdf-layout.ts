@@ -54,6 +54,7 @@ export function buildSegments(items: readonly PositionedText[], gapFactor = 1.0)
   const segments: Segment[] = [];
   for (const lineItems of lines) {
     lineItems.sort((a, b) => a.x - b.x);
+    const rtl = isMostlyRtl(lineItems.map((item) => item.text).join(''));
     let current: PositionedText[] = [];
     let right = -Infinity;
     for (const item of lineItems) {
@@ -67,19 +68,19 @@ export function buildSegments(items: readonly PositionedText[], gapFactor = 1.0)
         NUMERIC_END.test(previous.text) &&
         NUMERIC_START.test(item.text);
       if (current.length > 0 && (gap > gapFactor * size || numericCells)) {
-        segments.push(makeSegment(current));
+        segments.push(makeSegment(current, rtl));
         current = [];
       }
       current.push(item);
       right = Math.max(right, item.x + item.width);
     }
-    if (current.length > 0) segments.push(makeSegment(current));
+    if (current.length > 0) segments.push(makeSegment(current, rtl));
   }
   return segments;
 }
 
-function makeSegment(items: PositionedText[]): Segment {
-  const rtl = isMostlyRtl(items.map((item) => item.text).join(''));
+/** Builds a segment, ordering its items right to left when its whole line is mostly right-to-left script. */
+function makeSegment(items: PositionedText[], rtl: boolean): Segment {
   const ordered = rtl ? [...items].sort((a, b) => b.x + b.width - (a.x + a.width)) : items;
   let text = '';
   let previous: PositionedText | undefined;
@@ -241,9 +242,7 @@ export function buildLines(region: readonly Segment[]): Line[] {
     (segment) => segment.y,
     (segment) => segment.size,
   ).map((segments) => {
-    const rtl =
-      segments.filter((segment) => RTL.test(segment.text)).length > segments.length / 2 &&
-      isMostlyRtl(segments.map((segment) => segment.text).join(''));
+    const rtl = isMostlyRtl(segments.map((segment) => segment.text).join(''));
     segments.sort((a, b) => (rtl ? b.x1 - a.x1 : a.x0 - b.x0));
     return {
       segments,
