@@ -182,6 +182,21 @@ describe('checkCitations', () => {
     expect(result.sentences[0]?.supported).toBe(true);
   });
 
+  it('keeps numbered list items', () => {
+    const steps = source(
+      1,
+      'Edit /etc/apt/sources.list to name the new release. Then run apt update and apt full-upgrade.',
+    );
+    const answer =
+      'To upgrade:\n1. Edit /etc/apt/sources.list to name the new release [1].\n2. Run apt update and apt full-upgrade [1].';
+    const result = checkCitations(answer, [steps]);
+
+    expect(result.sentences.map((sentence) => sentence.supported)).toEqual([true, true, true]);
+    expect(result.supportedAnswer).toContain(
+      '\n1. Edit /etc/apt/sources.list to name the new release [1].\n2. Run apt update',
+    );
+  });
+
   it('grounds Chinese text character by character', () => {
     const chinese = source(1, '长城是中国古代的军事防御工程。它的总长度超过两万公里。', 7);
     const sources = [chinese, coffee];

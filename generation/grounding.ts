@@ -1,5 +1,12 @@
 import type { Citation, SourceChunk } from './types.ts';
-import { contentTerms, splitSentences, tokenize, isStopword, type TextSpan } from './text.ts';
+import {
+  contentTerms,
+  splitSentences,
+  tokenize,
+  isStopword,
+  LEADING_LIST_MARKER,
+  type TextSpan,
+} from './text.ts';
 
 /** Share of a sentence's content terms that must occur in a source for the source to support it. */
 export const DEFAULT_MIN_SUPPORT = 0.5;
@@ -110,7 +117,8 @@ export function checkCitations(
     const numbers = [...new Set(segment.markers.flatMap((marker) => marker.numbers))];
     const citedSources = numbers.filter((n) => sourceByNumber.has(n));
     const invalidSources = numbers.filter((n) => !sourceByNumber.has(n));
-    const terms = contentTerms(sentenceText);
+    // A list item number is layout, not a claim for the number check.
+    const terms = contentTerms(sentenceText.replace(LEADING_LIST_MARKER, ''));
 
     const grounded = groundSentence({
       hasTerms: terms.length > 0,

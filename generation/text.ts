@@ -34,6 +34,12 @@ const WRAPPING_LINE_BREAK = /(?<!\n[ \t]*)\r?\n(?![ \t]*(?:\r?\n|[-*•+]\s|\d{1
 const ABBREVIATION_END =
   /(?:^|[\s([{"'“‘-])(?:\p{Lu}|Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Gen|Col|Lt|Sgt|Capt|Rev|Mt|Ft|No|Nos|Fig|Figs|Vol|vs|cf|approx|ca|e\.g|i\.e|U\.S|U\.K)\.$/u;
 
+/** A segment that is only a list item number or bullet, such as "1." before "Edit the file.". */
+const LIST_MARKER_ONLY = /^(?:\d{1,3}[.)]|[-*•+])$/;
+
+/** A list item number or bullet at the start of a sentence. */
+export const LEADING_LIST_MARKER = /^(?:\d{1,3}[.)]|[-*•+])\s+/;
+
 const segmenters = new Map<string, Intl.Segmenter>();
 
 function sentenceSegmenter(locale: string): Intl.Segmenter {
@@ -64,7 +70,10 @@ export function splitSentences(text: string, locale = 'und'): TextSpan[] {
 
     const previous = sentences.at(-1);
     const gap = previous === undefined ? '' : unwrapped.slice(previous.end, start);
-    if (previous !== undefined && ABBREVIATION_END.test(previous.text) && !gap.includes('\n')) {
+    const continues =
+      previous !== undefined &&
+      ((ABBREVIATION_END.test(previous.text) && !gap.includes('\n')) || LIST_MARKER_ONLY.test(previous.text));
+    if (previous !== undefined && continues) {
       sentences.pop();
       start = previous.start;
     }
