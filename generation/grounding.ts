@@ -292,7 +292,7 @@ function bestSpan(terms: readonly string[], index: SourceIndex, maxSentences: nu
       const sentence = sentences[to];
       if (sentence === undefined) break;
       for (const term of terms) if (sentence.terms.has(term)) covered.add(term);
-      // Stop extending when the added sentence covers nothing new; a longer run would only dilute the citation.
+      // Stop extending when the added sentence covers nothing new, because a longer run would only dilute the citation.
       if (covered.size === previousCount) break;
       previousCount = covered.size;
       // Each extra sentence costs a little, so ties go to the shorter run.

@@ -20,9 +20,9 @@ export type ExtractiveGeneratorOptions = SentenceSelectionOptions;
 const FOLLOW_UP_MAX_TERMS = 3;
 
 /**
- * Answers by quoting the source sentences that best match the question, each cited with `[n]`,
+ * Builds answers by quoting the source sentences that best match the question, each cited with `[n]`,
  * without a generative model. Source text is only scored and quoted, never followed as
- * instructions. When no sentence scores high enough it answers NOT_IN_DOCUMENTS.
+ * instructions. When no sentence scores high enough, the answer is NOT_IN_DOCUMENTS.
  */
 export class ExtractiveGenerator implements Generator {
   readonly id = 'extractive';
