@@ -212,6 +212,28 @@ describe('ExtractiveGenerator', () => {
     expect((await collect(question, sources)).answer.refused).toBe(true);
   });
 
+  it('fits whole sentences into maxNewTokens', async () => {
+    const sources = [
+      source(
+        1,
+        'The Eiffel Tower was completed in 1889. The Eiffel Tower was completed on time and on budget.',
+      ),
+    ];
+    const request = { question: 'When was the Eiffel Tower completed?', sources };
+    const answers: Answer[] = [];
+    for (const maxNewTokens of [undefined, 12, 1]) {
+      for await (const event of new ExtractiveGenerator().stream(
+        maxNewTokens === undefined ? request : { ...request, maxNewTokens },
+      )) {
+        if (event.type === 'done') answers.push(event.answer);
+      }
+    }
+
+    expect(answers[0]?.citations).toHaveLength(2);
+    expect(answers[1]?.answer).toBe('The Eiffel Tower was completed in 1889. [1]');
+    expect(answers[2]?.answer).toBe('The Eiffel Tower was completed in 1889. [1]');
+  });
+
   it('stops when aborted before the first token', async () => {
     const controller = new AbortController();
     controller.abort();

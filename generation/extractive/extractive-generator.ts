@@ -39,7 +39,9 @@ export class ExtractiveGenerator implements Generator {
 
     const selection = selectSentences(withFollowUpContext(request), request.sources, this.#options);
     const parts =
-      selection.sentences.length === 0 ? [{ text: NOT_IN_DOCUMENTS }] : selection.sentences.map(toAnswerPart);
+      selection.sentences.length === 0
+        ? [{ text: NOT_IN_DOCUMENTS }]
+        : limitToWords(selection.sentences.map(toAnswerPart), request.maxNewTokens);
 
     let answer = '';
     const citations: Citation[] = [];
@@ -120,6 +122,22 @@ function withFollowUpContext(request: GenerationRequest): string {
   if (previous === undefined || contentTerms(request.question).length >= FOLLOW_UP_MAX_TERMS)
     return request.question;
   return `${request.question} ${previous.content}`;
+}
+
+/**
+ * Keeps whole sentences while their words fit in `maxWords` (the request's maxNewTokens, one word
+ * per streamed token), always keeping the first, so an answer is never cut mid-quote.
+ */
+function limitToWords(parts: readonly AnswerPart[], maxWords: number | undefined): AnswerPart[] {
+  if (maxWords === undefined) return [...parts];
+  const kept: AnswerPart[] = [];
+  let words = 0;
+  for (const part of parts) {
+    words += splitWords(part.text).length;
+    if (kept.length > 0 && words > maxWords) break;
+    kept.push(part);
+  }
+  return kept;
 }
 
 /** Splits text into words, each keeping the whitespace before it, so the words concatenate to the text. */
