@@ -116,6 +116,10 @@ export async function startServer(options: {
   );
 
   const server = await listen(app, config.server.host, config.server.port);
+  // Longer than the idle timeout of common clients and proxies (often 60 s), so that the
+  // server does not close a kept-alive connection just as a client reuses it.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
