@@ -175,7 +175,24 @@ export class CausalLm implements PromptTokenizer {
 
   /** Renders messages with the model's chat template and an assistant header, then tokenizes. */
   encodeChat(messages: readonly ChatMessage[]): number[] {
-    const text = this.tokenizer.apply_chat_template(
+    let text: string;
+    try {
+      text = this.renderChat(messages);
+    } catch (error) {
+      throw new DocentError(
+        'INTERNAL',
+        `The chat template of ${this.directory} failed: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    // The template already wrote any BOS token, so the tokenizer must not add a second one.
+    return this.tokenizer.encode(text, { add_special_tokens: false });
+  }
+
+  private renderChat(messages: readonly ChatMessage[]): string {
+    return this.tokenizer.apply_chat_template(
       messages.map((message) => ({ role: message.role, content: message.content })),
       {
         tokenize: false,
@@ -183,8 +200,6 @@ export class CausalLm implements PromptTokenizer {
         ...(this.chatTemplate === undefined ? {} : { chat_template: this.chatTemplate }),
       },
     );
-    // The template already wrote any BOS token, so the tokenizer must not add a second one.
-    return this.tokenizer.encode(text, { add_special_tokens: false });
   }
 
   encodeText(text: string): number[] {

@@ -28,14 +28,22 @@ export async function createGenerator(
   if (spec === 'extractive') return { kind: 'none', reason: 'DOCENT_GENERATOR is extractive' };
 
   const dtype = config.generation.dtype;
-  const installed = (await listModels(config.modelsDir)).filter((model) => model.dtypes.includes(dtype));
+  const all = await listModels(config.modelsDir);
+  const installed = all.filter((model) => model.dtypes.includes(dtype));
+  const others = all
+    .filter((model) => !model.dtypes.includes(dtype))
+    .map((model) => `${model.id} (${model.dtypes.join(', ')})`);
+  const otherHint =
+    others.length === 0
+      ? ''
+      : `; installed with other dtypes: ${others.join('; ')}, see DOCENT_GENERATION_DTYPE`;
   let model: InstalledModel | undefined;
   if (spec === 'auto') {
     model = installed[0];
     if (model === undefined) {
       return {
         kind: 'none',
-        reason: `no generative model with ${dtype} weights is installed in ${config.modelsDir}; run \`docent models pull qwen2.5-0.5b\``,
+        reason: `no generative model with ${dtype} weights is installed in ${config.modelsDir}; run \`docent models pull qwen2.5-0.5b\`${otherHint}`,
       };
     }
   } else {
@@ -44,7 +52,7 @@ export async function createGenerator(
     if (model === undefined) {
       return {
         kind: 'none',
-        reason: `model ${id} with ${dtype} weights is not installed in ${config.modelsDir}; run \`docent models pull ${id}\``,
+        reason: `model ${id} with ${dtype} weights is not installed in ${config.modelsDir}; run \`docent models pull ${id}\`${otherHint}`,
       };
     }
   }

@@ -98,7 +98,7 @@ export function buildPrompt(
   ];
 
   // Drop the oldest turns until the prompt without sources fits; turns go in user/assistant pairs.
-  let history = [...input.history];
+  let history = alternate(input.history);
   let base = tokenizer.encodeChat(messagesFor(history, []));
   while (base.length > limit && history.length > 0) {
     history = history.slice(history[0]?.role === 'user' && history[1]?.role === 'assistant' ? 2 : 1);
@@ -130,4 +130,22 @@ export function buildPrompt(
   }
 
   return { tokens, messages, sources: input.sources.slice(0, blocks.length), historyTurns: history.length };
+}
+
+/**
+ * Returns the turns in strict user/assistant alternation starting with a user turn, which some
+ * chat templates (Gemma, Mistral) require: leading assistant turns and a trailing unanswered user
+ * turn are dropped, and consecutive turns of one role are joined.
+ */
+export function alternate(history: readonly ConversationTurn[]): ConversationTurn[] {
+  const turns: ConversationTurn[] = [];
+  for (const turn of history) {
+    const last = turns.at(-1);
+    if (last === undefined && turn.role === 'assistant') continue;
+    if (last?.role === turn.role)
+      turns[turns.length - 1] = { role: turn.role, content: `${last.content}\n\n${turn.content}` };
+    else turns.push(turn);
+  }
+  if (turns.at(-1)?.role === 'user') turns.pop();
+  return turns;
 }
