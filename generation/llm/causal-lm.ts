@@ -242,6 +242,8 @@ export class CausalLm implements PromptTokenizer {
       feeds[`past_key_values.${layer}.value`] = cache.tensors[layer * 2 + 1] as Tensor;
     }
 
+    // NOTE: every pass returns the whole KV cache as new `present` tensors that onnxruntime-node
+    // copies into JavaScript memory, a cost that grows with context length. Not measured on a real model.
     const outputs = await this.session.run(feeds);
 
     const present: Tensor[] = [];
