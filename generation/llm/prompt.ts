@@ -5,7 +5,7 @@ export const SOURCES_OPEN = '<sources>';
 export const SOURCES_CLOSE = '</sources>';
 
 /**
- * The fixed system prompt. Documents never reach it: they go into the last user message, inside
+ * The fixed system prompt. Documents never reach it. They go into the last user message, inside
  * the delimited source block, so the system prompt and earlier turns form a prefix that the
  * prefix cache can reuse across requests.
  */
@@ -49,9 +49,9 @@ export interface BuiltPrompt {
 const WORD_JOINER = '\u2060';
 
 /**
- * Breaks every special-token string and source delimiter in untrusted text (documents, questions,
- * earlier turns) with an invisible word joiner, so the text tokenizes as plain text: a document
- * cannot close the source block or start a new chat turn.
+ * Breaks every special-token string and source delimiter in untrusted text (documents,
+ * questions, earlier turns) with an invisible word joiner. The text then tokenizes as plain text,
+ * so a document cannot close the source block or start a new chat turn.
  */
 export function neutralize(text: string, specialTokens: readonly string[]): string {
   let result = text;
@@ -133,9 +133,9 @@ export function buildPrompt(
 }
 
 /**
- * Returns the turns in strict user/assistant alternation starting with a user turn, which some
- * chat templates (Gemma, Mistral) require: leading assistant turns and a trailing unanswered user
- * turn are dropped, and consecutive turns of one role are joined.
+ * Returns the turns in strict user/assistant alternation, starting with a user turn, because some
+ * chat templates (Gemma, Mistral) require it. Leading assistant turns and a trailing unanswered
+ * user turn are dropped, and consecutive turns of one role are joined.
  */
 export function alternate(history: readonly ConversationTurn[]): ConversationTurn[] {
   const turns: ConversationTurn[] = [];
