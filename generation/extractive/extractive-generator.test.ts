@@ -3,6 +3,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { describeGeneratorConformance } from '../conformance.ts';
+import { checkCitations } from '../grounding.ts';
 import { contentTerms } from '../text.ts';
 import { NOT_IN_DOCUMENTS, type Answer, type GenerationEvent, type SourceChunk } from '../types.ts';
 import { ExtractiveGenerator } from './extractive-generator.ts';
@@ -232,6 +233,17 @@ describe('ExtractiveGenerator', () => {
     expect(answers[0]?.citations).toHaveLength(2);
     expect(answers[1]?.answer).toBe('The Eiffel Tower was completed in 1889. [1]');
     expect(answers[2]?.answer).toBe('The Eiffel Tower was completed in 1889. [1]');
+  });
+
+  it('passes its own grounding check', async () => {
+    const sources = UPGRADE_FIXTURE.map((text, i) => source(i + 1, text, 1000 * i));
+    const { answer } = await collect(UPGRADE_QUESTION, sources);
+    const grounded = checkCitations(answer.answer, sources);
+
+    expect(grounded.sentences.every((sentence) => sentence.supported && sentence.support === 1)).toBe(true);
+    expect(grounded.citations.map((citation) => citation.text)).toEqual(
+      answer.citations.map((citation) => citation.text),
+    );
   });
 
   it('stops when aborted before the first token', async () => {

@@ -148,7 +148,7 @@ function collectCandidates(sources: readonly SourceChunk[]): Candidate[] {
       const terms = tokenize(sentence.text)
         .map((token) => token.term)
         .filter((term) => !isStopword(term));
-      if (terms.length === 0) continue;
+      if (terms.length === 0 || isHeadingLike(sentence.text, terms.length)) continue;
       candidates.push({
         source,
         rank,
@@ -321,6 +321,11 @@ function matchesAnswerType(sentence: string, answerType: AnswerType, question: s
       return names.some((name) => !asked.has(name)) || /[\p{Script=Han}]/u.test(sentence);
     }
   }
+}
+
+/** True for a short line without closing punctuation, such as a heading or a table label, which answers nothing alone. */
+function isHeadingLike(text: string, termCount: number): boolean {
+  return termCount < 5 && !/[.!?。！？…]["'”’)\]]*$/u.test(text);
 }
 
 /** Penalises fragments (headings, list labels) and run-on sentences, which make poor answers. */
