@@ -53,6 +53,19 @@ describe('buildPrompt', () => {
     expect(built.messages.at(-1)?.content).not.toContain('[3]');
   });
 
+  it('cuts a best source longer than the budget', () => {
+    const budget = { contextTokens: systemTokens + 60, answerTokens: 20 };
+    const built = buildPrompt(
+      { question: 'Where?', sources: [source(1, 100), source(2, 5)], history: [] },
+      wordTokenizer,
+      budget,
+    );
+    expect(built.sources.map((item) => item.n)).toEqual([1]);
+    expect(built.tokens.length).toBeLessThanOrEqual(budget.contextTokens - budget.answerTokens);
+    expect(built.messages.at(-1)?.content).toContain('[1] w1x0 w1x1');
+    expect(built.messages.at(-1)?.content).not.toContain('w1x99');
+  });
+
   it('keeps the system prompt fixed and sources in the last message', () => {
     const built = buildPrompt({ question: 'Where?', sources: [source(1, 5)], history: [] }, wordTokenizer, {
       contextTokens: 4096,

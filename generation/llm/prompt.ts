@@ -129,7 +129,38 @@ export function buildPrompt(
     tokens = tokenizer.encodeChat(messages);
   }
 
+  // A best source longer than the whole budget is cut to fit rather than left out.
+  const first = input.sources[0];
+  if (blocks.length === 0 && first !== undefined) {
+    const fitted = longestFittingBlock(
+      first,
+      (block) => tokenizer.encodeChat(messagesFor(history, [block])).length <= limit,
+      special,
+    );
+    if (fitted !== undefined) {
+      blocks.push(fitted);
+      messages = messagesFor(history, blocks);
+      tokens = tokenizer.encodeChat(messages);
+    }
+  }
+
   return { tokens, messages, sources: input.sources.slice(0, blocks.length), historyTurns: history.length };
+}
+
+/** Binary-searches the longest prefix of the source's text whose block still fits. */
+function longestFittingBlock(
+  source: SourceChunk,
+  fits: (block: string) => boolean,
+  special: readonly string[],
+): string | undefined {
+  let low = 0;
+  let high = source.text.length;
+  while (low < high) {
+    const middle = Math.ceil((low + high) / 2);
+    if (fits(renderSource({ ...source, text: source.text.slice(0, middle) }, special))) low = middle;
+    else high = middle - 1;
+  }
+  return low === 0 ? undefined : renderSource({ ...source, text: source.text.slice(0, low) }, special);
 }
 
 /**
