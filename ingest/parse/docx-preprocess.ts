@@ -8,7 +8,7 @@ import {
   replaceElement,
   textContent,
 } from 'domutils';
-import { parseDocument } from 'htmlparser2';
+import { ElementType, parseDocument } from 'htmlparser2';
 import JSZip from 'jszip';
 
 /**
@@ -84,7 +84,7 @@ function value(element: Element | undefined, name: string): string | undefined {
 }
 
 function isElement(node: AnyNode): node is Element {
-  return node.type === 'tag';
+  return node.type === ElementType.Tag;
 }
 
 /** Parses a small XML fragment into its first element, for inserting runs. */

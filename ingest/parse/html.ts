@@ -1,7 +1,7 @@
 // domhandler is htmlparser2's DOM; only its types are imported, the guards below stand in for its helpers.
 import type { AnyNode, Element, Text } from 'domhandler';
 import { findAll, findOne, getAttributeValue, hasAttrib, textContent } from 'domutils';
-import { parseDocument as parseHtmlDocument } from 'htmlparser2';
+import { ElementType, parseDocument as parseHtmlDocument } from 'htmlparser2';
 import { decodeText } from './decode.ts';
 import { DocumentBuilder } from './document-builder.ts';
 import type { ParsedDocument } from './types.ts';
@@ -363,11 +363,11 @@ function preText(nodes: AnyNode[]): string {
 }
 
 function isTag(node: AnyNode): node is Element {
-  return node.type === 'tag' || node.type === 'script' || node.type === 'style';
+  return node.type === ElementType.Tag || node.type === ElementType.Script || node.type === ElementType.Style;
 }
 
 function isText(node: AnyNode): node is Text {
-  return node.type === 'text';
+  return node.type === ElementType.Text;
 }
 
 function collapse(text: string): string {

@@ -29,12 +29,8 @@ export interface ParseLimits {
  * Raises DocentError with EMPTY_DOCUMENT (checked first), UNSUPPORTED_MEDIA_TYPE,
  * ENCRYPTED_DOCUMENT, NEEDS_OCR, UNDECODABLE_TEXT, PARSE_FAILED or PARSE_LIMIT_EXCEEDED.
  */
-export function parseDocument(input: ParseInput, limits: ParseLimits): Promise<ParsedDocument> {
-  try {
-    assertNotBlank(input.bytes, input.filename);
-  } catch (error) {
-    return Promise.reject(error as Error);
-  }
+export async function parseDocument(input: ParseInput, limits: ParseLimits): Promise<ParsedDocument> {
+  assertNotBlank(input.bytes, input.filename);
 
   const plainInput: ParseInput = {
     bytes: input.bytes,
@@ -47,7 +43,7 @@ export function parseDocument(input: ParseInput, limits: ParseLimits): Promise<P
     pool = new ParseWorkerPool(limits.maxMemoryMb);
     pools.set(limits.maxMemoryMb, pool);
   }
-  return pool.parse(plainInput, contentLimits(limits), limits.timeoutMs);
+  return await pool.parse(plainInput, contentLimits(limits), limits.timeoutMs);
 }
 
 /** Stops the idle parsing workers, e.g. before a test run or the process ends. Idle workers never keep the process alive. */

@@ -24,27 +24,17 @@ export function ocrAvailable(): Promise<boolean> {
 }
 
 /**
- * Renders each page with pdf.js (on @napi-rs/canvas) and reads it with tesseract, one paragraph
- * block per blank-line-separated stretch of recognised text. `languages` is tesseract's `-l`
- * value, e.g. `eng+deu`; the language packs must be installed.
+ * Reads every page of a PDF without a text layer with tesseract, one paragraph block per
+ * blank-line-separated stretch of recognised text. `languages` is tesseract's `-l` value, e.g.
+ * `eng+deu`; the language packs must be installed.
  */
 export async function ocrPdfPages(pdf: PDFDocumentProxy, languages: string): Promise<ParsedDocument> {
   const builder = new DocumentBuilder();
-  const directory = await mkdtemp(path.join(tmpdir(), 'docent-ocr-'));
-  try {
-    for (let number = 1; number <= pdf.numPages; number += 1) {
-      const image = path.join(directory, `page-${number}.png`);
-      await writeFile(image, await renderPage(pdf, number));
-      const { stdout } = await run('tesseract', [image, 'stdout', '-l', languages], {
-        maxBuffer: 64 * 1024 * 1024,
-      });
-
-      builder.startPage(number);
-      for (const paragraph of stdout.split(/\n\s*\n/)) builder.addBlock('paragraph', paragraph);
-      builder.endPage();
-    }
-  } finally {
-    await rm(directory, { recursive: true, force: true });
+  for (let number = 1; number <= pdf.numPages; number += 1) {
+    builder.startPage(number);
+    for (const paragraph of splitParagraphs(await recognisePage(pdf, number, languages)))
+      builder.addBlock('paragraph', paragraph);
+    builder.endPage();
   }
   builder.warn(
     'The PDF has no text layer; its text was recognised with tesseract OCR and may contain recognition errors.',
@@ -52,11 +42,37 @@ export async function ocrPdfPages(pdf: PDFDocumentProxy, languages: string): Pro
   return builder.build('application/pdf');
 }
 
+/** Renders one page with pdf.js (on @napi-rs/canvas) at 300 dpi and returns tesseract's text for it. */
+export async function recognisePage(
+  pdf: PDFDocumentProxy,
+  number: number,
+  languages: string,
+): Promise<string> {
+  const directory = await mkdtemp(path.join(tmpdir(), 'docent-ocr-'));
+  try {
+    const image = path.join(directory, `page-${number}.png`);
+    await writeFile(image, await renderPage(pdf, number));
+    const { stdout } = await run('tesseract', [image, 'stdout', '-l', languages], {
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return stdout;
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+export function splitParagraphs(text: string): string[] {
+  return text
+    .split(/\n\s*\n/)
+    .map((paragraph) => paragraph.trim())
+    .filter((paragraph) => paragraph !== '');
+}
+
 interface NodeCanvas {
   toBuffer(mime: 'image/png'): Buffer;
 }
 
-async function renderPage(pdf: PDFDocumentProxy, number: number): Promise<Buffer> {
+export async function renderPage(pdf: PDFDocumentProxy, number: number): Promise<Buffer> {
   const page = await pdf.getPage(number);
   try {
     const viewport = page.getViewport({ scale: OCR_DPI / 72 });

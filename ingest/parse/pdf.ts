@@ -2,7 +2,7 @@ import { getDocument, type PDFDocumentProxy } from 'pdfjs-dist/legacy/build/pdf.
 import type { TextItem } from 'pdfjs-dist/types/src/display/api.js';
 import { DocentError } from '../../core/errors.ts';
 import { DocumentBuilder } from './document-builder.ts';
-import { ocrAvailable, ocrPdfPages } from './ocr.ts';
+import { ocrAvailable, ocrPdfPages, recognisePage, splitParagraphs } from './ocr.ts';
 import {
   buildBlocks,
   buildLines,
@@ -21,6 +21,9 @@ export interface PdfOptions {
 
 /** Below this many non-space characters per page on average, a PDF is taken to have no text layer. */
 const MIN_CHARACTERS_PER_PAGE = 20;
+
+const OCR_ADVICE =
+  'Install tesseract to enable OCR (Debian: apt-get install tesseract-ocr tesseract-ocr-eng).';
 
 const PAGE_NUMBER = /^(?:page\s*)?[-–(]?\s*(?:\d{1,4}|[ivxlcdm]{1,6})\s*[-–)]?(?:\s*(?:of|\/)\s*\d{1,4})?$/iu;
 
@@ -51,7 +54,7 @@ export async function parsePdf(bytes: Uint8Array, options: PdfOptions): Promise<
       if (!(await ocrAvailable())) {
         throw new DocentError(
           'NEEDS_OCR',
-          `The PDF has ${total} characters of text on ${pdf.numPages} page(s), so it is probably scanned and needs OCR. Install tesseract to enable OCR (Debian: apt-get install tesseract-ocr tesseract-ocr-eng) and upload it again, or upload a PDF with a text layer.`,
+          `The PDF has ${total} characters of text on ${pdf.numPages} page(s), so it is probably scanned and needs OCR. ${OCR_ADVICE} Then upload it again, or upload a PDF with a text layer.`,
           { details: { pages: pdf.numPages, characters: total } },
         );
       }
@@ -70,9 +73,27 @@ export async function parsePdf(bytes: Uint8Array, options: PdfOptions): Promise<
     );
     const headingLevels = rankHeadingSizes(pageBlocks.flat());
 
+    // Pages without text in a PDF that has text elsewhere (a scanned page in a report) are read
+    // with OCR when tesseract is installed.
+    const ocrPages = new Map<number, string>();
+    if (await ocrAvailable()) {
+      for (const [index, count] of characters.entries()) {
+        if (count === 0) ocrPages.set(index + 1, await recognisePage(pdf, index + 1, options.ocrLanguages));
+      }
+      if (ocrPages.size > 0)
+        builder.warn(
+          `Pages ${[...ocrPages.keys()].join(', ')} have no text layer; their text was recognised with tesseract OCR.`,
+        );
+    }
+
     pageBlocks.forEach((blocks, index) => {
       builder.startPage(index + 1);
-      if (characters[index] === 0) builder.warn(`Page ${index + 1} has no text layer; it was skipped.`);
+      if (ocrPages.has(index + 1)) {
+        for (const paragraph of splitParagraphs(ocrPages.get(index + 1)!))
+          builder.addBlock('paragraph', paragraph);
+      } else if (characters[index] === 0) {
+        builder.warn(`Page ${index + 1} has no text layer and was skipped. ${OCR_ADVICE}`);
+      }
       for (const block of blocks) addLayoutBlock(builder, block, headingLevels);
       const rotated = pages[index]!.rotated.map((item) => item.text).join(' ');
       builder.addBlock('paragraph', rotated.replace(/\s+/g, ' '));
