@@ -296,6 +296,9 @@ describe('LlmGenerator requests', () => {
     await expect(
       answerOf(generator, { question: 'q', sources: CONFORMANCE_SOURCES, maxNewTokens: 0 }),
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(
+      answerOf(generator, { question: 'q', sources: CONFORMANCE_SOURCES, maxNewTokens: 100_000 }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await generator.close();
   });
 });

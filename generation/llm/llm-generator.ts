@@ -173,6 +173,13 @@ export class LlmGenerator implements Generator {
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) {
       throw new DocentError('INVALID_ARGUMENT', `maxNewTokens (${maxNewTokens}) must be a positive integer.`);
     }
+    const contextTokens = Math.min(this.settings.contextTokens, this.model.maxPositions);
+    if (maxNewTokens >= contextTokens) {
+      throw new DocentError(
+        'INVALID_ARGUMENT',
+        `maxNewTokens (${maxNewTokens}) must be smaller than the context of ${contextTokens} tokens (DOCENT_GENERATION_CONTEXT_TOKENS or the model's limit).`,
+      );
+    }
     if (!(temperature >= 0 && temperature <= 5))
       throw new DocentError('INVALID_ARGUMENT', `temperature (${temperature}) must be between 0 and 5.`);
     if (!(topP > 0 && topP <= 1))
