@@ -51,16 +51,20 @@ export async function assembleServer(
     conversations: new ConversationStore(),
   };
 
-  // A document turns `processing` when any worker, here or remote, starts its ingest job.
+  // A document turns `processing` when any worker, here or remote, starts its ingest job. A
+  // failed ingest job normally reports itself through an apply job; the failed event also
+  // covers jobs that BullMQ fails on its own, e.g. after a worker stalled too often.
   const stopEvents = await queue.subscribe((event) => {
-    if (event.kind !== 'active') return;
+    if (event.kind !== 'active' && event.kind !== 'failed') return;
     queue
       .get(event.jobId)
       .then((job) => {
-        if (job?.type === 'ingest') ingestion.markProcessing(job.payload.documentId);
+        if (job?.type !== 'ingest') return;
+        if (event.kind === 'active') ingestion.markProcessing(job.payload.documentId);
+        else ingestion.markFailed(job.payload.documentId, event.code, event.reason);
       })
       .catch((error: unknown) =>
-        logger.warn({ err: error, jobId: event.jobId }, 'Reading a started job failed'),
+        logger.warn({ err: error, jobId: event.jobId }, 'Reading a job after its event failed'),
       );
   });
 

@@ -1,6 +1,9 @@
 /* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return -- supertest types response bodies as any; the assertions check their shape. */
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GenerationEvent, GenerationRequest, Generator } from '../../generation/types.ts';
 import { openTestApp, type TestApp } from './test-app.ts';
 
 const CATS = `# Cats
@@ -555,3 +558,67 @@ async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs = 5000)
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+/** Streams numbered tokens slowly and records whether the request's signal aborted it. */
+class SlowGenerator implements Generator {
+  readonly id = 'slow-test';
+  tokensSent = 0;
+  sawAbort = false;
+
+  async *stream(request: GenerationRequest): AsyncGenerator<GenerationEvent> {
+    for (let index = 0; index < 500; index++) {
+      if (request.signal?.aborted === true) {
+        this.sawAbort = true;
+        throw new Error('generation cancelled');
+      }
+      this.tokensSent += 1;
+      yield { type: 'token', text: ` t${index}` };
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error('the client should have disconnected before the end');
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+describe('answer streaming', () => {
+  it('cancels generation when the client disconnects', async () => {
+    const generator = new SlowGenerator();
+    const test = await openTestApp({ generator });
+    const server = test.app.listen(0, '127.0.0.1');
+    try {
+      await once(server, 'listening');
+      const { port } = server.address() as AddressInfo;
+      const uploaded = await upload(test, [['pets.md', CATS]], { collection: 'pets' });
+      await test.waitForJob(uploaded.body.documents[0].jobId);
+
+      const controller = new AbortController();
+      const response = await fetch(`http://127.0.0.1:${port}/v1/ask`, {
+        method: 'POST',
+        headers: { ...bearer(test.keys.reader), 'Content-Type': 'application/json' },
+        body: JSON.stringify({ question: 'Where does the cat sleep?', collection: 'pets', stream: true }),
+        signal: controller.signal,
+      });
+      const reader = response.body?.getReader();
+      let text = '';
+      while (!text.includes('event: token')) {
+        const chunk = await reader?.read();
+        if (chunk === undefined || chunk.done) break;
+        text += new TextDecoder().decode(chunk.value);
+      }
+      expect(text.indexOf('event: sources')).toBe(0);
+      controller.abort();
+
+      const deadline = Date.now() + 5000;
+      while (!generator.sawAbort && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(generator.sawAbort).toBe(true);
+      expect(generator.tokensSent).toBeLessThan(500);
+    } finally {
+      server.close();
+      await test.close();
+    }
+  });
+});

@@ -87,6 +87,14 @@ export class Ingestion {
     if (document?.status === 'queued') this.docent.store.markProcessing(documentId);
   }
 
+  /** Records a failed ingest unless the document was indexed, failed or deleted meanwhile. */
+  markFailed(documentId: string, code: string, reason: string): void {
+    const document = this.docent.store.getDocument(documentId);
+    if (document?.status === 'queued' || document?.status === 'processing') {
+      this.docent.store.markFailed(documentId, code, reason);
+    }
+  }
+
   private markQueued(documentId: string): void {
     // NOTE: Store has no method for this transition yet, so the owner process updates the row directly.
     this.docent.store.db
