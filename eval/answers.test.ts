@@ -192,9 +192,9 @@ describe.skipIf(!existsSync(XQUAD_EN))('evaluateAnswers on XQuAD-en (needs ../sh
     });
 
     expect(report.questions).toBe(400);
-    // Measured on these 400 questions: containment 0.850, citation precision 0.956. On all 1,190:
-    // 0.856 and 0.956. The bounds leave a little room for scoring changes.
-    expect(report.containment).toBeGreaterThanOrEqual(0.84);
+    // Measured on these 400 questions: containment 0.863, citation precision 0.960. On all 1,190:
+    // 0.862 and 0.959. The bounds leave a little room for scoring changes.
+    expect(report.containment).toBeGreaterThanOrEqual(0.85);
     expect(report.citationPrecision).toBeGreaterThanOrEqual(0.95);
     expect(report.withheldRefusalRate).toBeGreaterThanOrEqual(0.6);
   });
