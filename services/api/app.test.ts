@@ -83,6 +83,7 @@ describe('REST API', () => {
       const response = await request(test.app).get('/');
       expect(response.status).toBe(200);
       expect(response.headers['content-type']).toMatch(/text\/html/);
+      expect(response.headers['content-security-policy']).toContain("default-src 'self'");
     });
   });
 
@@ -308,6 +309,9 @@ describe('REST API', () => {
         .set(bearer(test.keys.writer))
         .field('collection', 'pets');
       expect(none.status).toBe(400);
+      const onlyEmpty = await upload(test, [['empty.txt', '']]);
+      expect(onlyEmpty.status).toBe(422);
+      expect(onlyEmpty.body.error.code).toBe('EMPTY_DOCUMENT');
       const badMetadata = await upload(test, [['a.txt', 'alpha beta']], { metadata: '[1,2]' });
       expect(badMetadata.status).toBe(400);
       expect(badMetadata.body.error.message).toContain('metadata');

@@ -71,8 +71,23 @@ export function documentRoutes(context: ApiContext): Router {
           results.push({ filename: file.originalname, error: { code: error.code, message: error.message } });
         }
       }
-      const accepted = results.some((result) => !('error' in result));
-      response.status(accepted ? 202 : 422).json({ documents: results });
+      const rejected = results.flatMap((result) => ('error' in result ? [result.error] : []));
+      if (rejected.length === results.length) {
+        // Nothing was accepted: answer like any other error, with the per-file reasons beside it.
+        const [first] = rejected;
+        response.status(422).json({
+          error: {
+            code: first?.code ?? 'INVALID_ARGUMENT',
+            message:
+              results.length === 1
+                ? (first?.message ?? '')
+                : `None of the ${results.length} files was accepted.`,
+          },
+          documents: results,
+        });
+        return;
+      }
+      response.status(202).json({ documents: results });
     },
   );
 
