@@ -54,7 +54,7 @@ const expectedText: Record<string, { contains: string[]; excludes?: string[] }> 
   'multi-column-2p.pdf': { contains: [], excludes: [' | '] },
 };
 
-/** Documents whose expected conversion holds content Docent does not extract, with the reason. */
+/** Documents whose expected conversion contains content Docent does not extract, with the reason. */
 const lowRecallExpected: Record<string, string> = {
   'drawingml.docx': 'the expected text includes the data table behind a chart',
 };

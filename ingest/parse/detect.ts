@@ -54,9 +54,9 @@ const UNSUPPORTED_ADVICE: Record<string, string> = {
 
 /**
  * Detects the format of a file from its bytes. Binary formats are recognised by their signature
- * (`file-type`), text formats by sniffing the decoded start of the text; the file name and declared
- * type only choose between text formats that the content does not tell apart (Markdown, CSV, plain
- * text). Raises UNSUPPORTED_MEDIA_TYPE for other binary content.
+ * (`file-type`), and text formats by sniffing the decoded start of the text. The file name and
+ * declared type only choose between text formats that the content does not tell apart (Markdown,
+ * CSV, plain text). Raises UNSUPPORTED_MEDIA_TYPE for other binary content.
  */
 export async function detectFormat(
   bytes: Uint8Array,

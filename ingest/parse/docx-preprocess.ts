@@ -12,11 +12,11 @@ import { ElementType, parseDocument } from 'htmlparser2';
 import JSZip from 'jszip';
 
 /**
- * Rewrites the main part of a DOCX so that mammoth keeps two things it otherwise drops: the
- * numbers of numbered headings and list items ("2.1 Scope"), computed from numbering.xml, which
- * mammoth turns into plain `<ol>` lists, and equations (Office
- * Math), replaced by a linear text form such as `x^{2}+\frac{a}{b}`. Returns undefined when the
- * document has neither, so the original bytes can be used as they are.
+ * Rewrites the main part of a DOCX so that mammoth keeps two things it otherwise drops. Numbered
+ * headings and list items get their numbers ("2.1 Scope"), computed from numbering.xml, because
+ * mammoth turns them into plain `<ol>` lists. Equations (Office Math) become a linear text form
+ * such as `x^{2}+\frac{a}{b}`. Returns undefined when the document has neither, so the original
+ * bytes can be used as they are.
  *
  * NOTE: elements are matched by the conventional `w:` and `m:` prefixes, which Word and
  * LibreOffice write for both Transitional and Strict documents; a file that binds the

@@ -141,6 +141,17 @@ class BlockWalker {
       case 'br':
         this.inline += '\n';
         return;
+      case 'a': {
+        // A link made only of an image is named by the image's alt text.
+        if (textContent(node).trim() === '') {
+          const alt = findAll((element) => element.name === 'img', node.children)
+            .map((image) => getAttributeValue(image, 'alt') ?? '')
+            .join(' ');
+          this.inline += ` ${alt} `;
+          return;
+        }
+        break;
+      }
       case 'ul':
       case 'ol':
       case 'dl':
@@ -386,7 +397,7 @@ function isBoilerplate(element: Element): boolean {
   return role !== undefined && BOILERPLATE_ROLES.has(role.toLowerCase());
 }
 
-/** The `<main>` element (or `role="main"`), else the only `<article>`, else none (use the whole page). */
+/** Finds the `<main>` element (or `role="main"`), else the only `<article>`, else returns undefined (use the whole page). */
 function findContentRoot(nodes: AnyNode[]): Element | undefined {
   const main = findOne(
     (element) => element.name === 'main' || getAttributeValue(element, 'role') === 'main',

@@ -11,7 +11,10 @@ export type { Block, BlockKind, PageSpan, ParsedDocument, ParseInput } from './t
  * configuration (`loadConfig().parsing`).
  */
 export interface ParseLimits {
-  /** Wall-clock time for the whole parse, in milliseconds, including the worker's start-up. */
+  /**
+   * Wall-clock time for the parse, in milliseconds, counted from when a worker takes the document
+   * (waiting for a free worker excluded, a new worker's start-up included).
+   */
   readonly timeoutMs: number;
   /** Maximum V8 heap of the parsing worker, in MiB. */
   readonly maxMemoryMb: number;
@@ -46,7 +49,7 @@ export async function parseDocument(input: ParseInput, limits: ParseLimits): Pro
   return await pool.parse(plainInput, contentLimits(limits), limits.timeoutMs);
 }
 
-/** Stops the idle parsing workers, e.g. before a test run or the process ends. Idle workers never keep the process alive. */
+/** Stops the idle parsing workers, e.g. after a test file. Idle workers do not keep the process alive anyway. */
 export async function closeParseWorkers(): Promise<void> {
   const closing = [...pools.values()].map((pool) => pool.close());
   pools.clear();

@@ -91,7 +91,9 @@ function listText(list: List, depth: number): string {
 }
 
 function listItemText(item: ListItem, depth: number): string {
-  const checkbox = item.checked === true ? '[x] ' : item.checked === false ? '[ ] ' : '';
+  let checkbox = '';
+  if (item.checked === true) checkbox = '[x] ';
+  else if (item.checked === false) checkbox = '[ ] ';
   const parts: string[] = [];
   for (const child of item.children) {
     if (child.type === 'list') parts.push(`\n${listText(child, depth + 1)}`);

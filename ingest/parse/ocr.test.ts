@@ -7,7 +7,7 @@ import { parsePdf } from './pdf.ts';
 import { expectValidOffsets } from './test-support.ts';
 
 // A stand-in `tesseract` on PATH checks the wiring (detection at run time, rendering, reading
-// stdout) without the real engine; it prints the size of the image it was given.
+// stdout) without the real engine. It prints the size of the image it was given.
 const fakeTesseract = `#!/bin/sh
 if [ "$1" = "--version" ]; then echo "tesseract 5.0.0 (stand-in)"; exit 0; fi
 echo "Recognised text of $(basename "$1")"

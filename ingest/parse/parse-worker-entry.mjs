@@ -1,5 +1,5 @@
 // Worker threads do not inherit the parent's module loader hooks, so the worker registers tsx
-// itself before loading the TypeScript parser; this works under vitest and under bin/docent.js.
+// itself before loading the TypeScript parser. This works under vitest and under bin/docent.js.
 import { register } from 'tsx/esm/api';
 
 register();

@@ -1,8 +1,8 @@
 /**
- * Reading-order reconstruction for one PDF page from positioned text items: items are grouped
- * into segments (runs on one baseline without a wide gap), segments into columns (split at a
- * vertical gutter that no body line crosses) and lines, and lines into headings, paragraphs,
- * lists and table rows. Coordinates are PDF user space: y grows upwards, units are points.
+ * Reading-order reconstruction for one PDF page from positioned text items. Items are grouped
+ * into segments (runs on one baseline without a wide gap). Segments are grouped into columns
+ * (split at a vertical gutter that no body line crosses) and lines. Lines become headings,
+ * paragraphs, lists and table rows. Coordinates are PDF user space: y grows upwards, units are points.
  */
 
 export interface PositionedText {
@@ -144,9 +144,9 @@ function groupByBaseline<T>(
 }
 
 /**
- * Orders segments for reading: where a vertical gutter separates two columns of body text, the
- * page is read in horizontal bands (split by segments that cross the gutter, such as titles),
- * each band left column first, then right column, recursively for more columns.
+ * Orders segments for reading. Where a vertical gutter separates two columns of body text, the
+ * page is read in horizontal bands, split by segments that cross the gutter (such as titles).
+ * Each band is read left column first, then right column, recursively for more columns.
  */
 export function orderSegments(segments: readonly Segment[], depth = 0): Segment[][] {
   const split = depth < 3 ? findGutter(segments) : undefined;
@@ -219,8 +219,8 @@ function findGutter(segments: readonly Segment[]): Gutter | undefined {
   const crossing = segments.length - left.length - right.length;
   if (left.length < 4 || right.length < 4 || crossing > 0.25 * (left.length + right.length)) return undefined;
 
-  // Most characters of a column of body text sit on lines that fill its width; in the columns of
-  // a table they sit in narrower cells.
+  // Most characters of a column of body text sit on lines that fill its width, while in the
+  // columns of a table they sit in narrower cells.
   const leftWidth = gutter.start - Math.min(...left.map((segment) => segment.x0));
   const rightWidth = Math.max(...right.map((segment) => segment.x1)) - gutter.end;
   const fills = (side: Segment[], columnWidth: number): boolean => {
@@ -271,10 +271,9 @@ function isMostlyRtl(text: string): boolean {
 }
 
 /**
- * Turns the lines of one region into blocks. A line of two or more segments is a table row
- * (cells separated by ` | `); a line set in a font larger than the body is a heading; other
- * lines join into paragraphs, with a hyphen at a line end removed when a lower-case letter
- * continues the word, and a new paragraph after a vertical gap or at a list marker.
+ * Turns the lines of one region into blocks. Table rows (see `markTableRows`) keep their cells
+ * separated by ` | `. A line set in a font larger than the body is a heading. Other lines join
+ * into paragraphs (see `joinLines`), and a vertical gap, an indent or a list marker starts a new one.
  */
 export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlock[] {
   const blocks: LayoutBlock[] = [];
@@ -357,9 +356,9 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
 }
 
 /**
- * Marks the lines that are table rows: lines of two or more segments aligned with a neighbouring
- * such line, then, repeatedly, lines of two or more segments next to a row (a cell spanning two
- * rows sits between their baselines and aligns with neither).
+ * Marks the lines that are table rows. First, a line of two or more segments aligned with such a
+ * neighbour is a row. Then, repeatedly, a line of two or more segments next to a row is one too,
+ * because a cell spanning two rows sits between their baselines and aligns with neither.
  */
 function markTableRows(lines: readonly Line[]): boolean[] {
   const rows = lines.map(
@@ -380,9 +379,9 @@ function markTableRows(lines: readonly Line[]): boolean[] {
 }
 
 /**
- * A line is a table row when it has two or more segments and a neighbouring line of two or more
- * segments has a segment starting, ending or centred at the same place as one of its later
- * segments. Wide gaps in a single justified line do not make it a row.
+ * Tests whether a line of two or more segments aligns with a neighbouring line of two or more
+ * segments: one of its later segments starts, ends or is centred where a neighbour segment does.
+ * Wide gaps in a single justified line do not make it a row.
  */
 function isTableRow(line: Line, neighbour: Line | undefined): boolean {
   if (neighbour === undefined || line.segments.length < 2 || neighbour.segments.length < 2) return false;
@@ -399,7 +398,7 @@ function isTableRow(line: Line, neighbour: Line | undefined): boolean {
   );
 }
 
-/** The usual distance between consecutive baselines of running text in a region, if there are enough lines to tell. */
+/** Estimates the usual distance between baselines of running text in a region; undefined with fewer than three samples. */
 function linePitch(lines: readonly Line[]): number | undefined {
   const gaps: number[] = [];
   for (let index = 1; index < lines.length; index += 1) {

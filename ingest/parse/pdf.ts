@@ -106,9 +106,9 @@ export async function parsePdf(bytes: Uint8Array, options: PdfOptions): Promise<
 }
 
 export async function openPdf(bytes: Uint8Array): Promise<PDFDocumentProxy> {
-  // pdf.js takes ownership of (detaches) the buffer it is given, so it gets a copy.
+  // pdf.js takes ownership of (detaches) the buffer it is given and rejects Buffer, so it gets a plain copy.
   const task = getDocument({
-    data: bytes.slice(),
+    data: new Uint8Array(bytes),
     isEvalSupported: false,
     disableFontFace: true,
     useSystemFonts: false,
@@ -186,9 +186,9 @@ function addLayoutBlock(
 }
 
 /**
- * Finds page headers and footers: text in the top or bottom two lines of a page, within the top or
- * bottom 12% of its height, that recurs (digits ignored) on at least 60% of the pages, plus bare
- * page numbers there. Needs two pages or more.
+ * Finds page headers and footers in documents of two pages or more. They are the top or bottom two
+ * lines of a page, within 12% of its height from the edge, whose text recurs (digits ignored) on at
+ * least 60% of the pages. Bare page numbers there count too.
  */
 function findRepeatedEdgeText(pages: readonly Segment[][], geometry: readonly PageText[]): Set<Segment> {
   const furniture = new Set<Segment>();
@@ -222,7 +222,7 @@ function findRepeatedEdgeText(pages: readonly Segment[][], geometry: readonly Pa
   return furniture;
 }
 
-/** The font size that sets the most characters, rounded to half a point. */
+/** Finds the font size that sets the most characters, rounded to half a point. */
 function dominantSize(items: readonly PositionedText[]): number {
   const weights = new Map<number, number>();
   for (const item of items)

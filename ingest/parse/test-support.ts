@@ -2,9 +2,9 @@ import { expect } from 'vitest';
 import type { ParsedDocument } from './types.ts';
 
 /**
- * Asserts the offsets contract of a parsed document: blocks lie inside the text, in order and
- * without overlap, each slice is non-blank and has no surrounding whitespace, headings carry a
- * level from 1 to 6, and pages are numbered from 1 in order with spans inside the text.
+ * Asserts the offsets contract of a parsed document. Blocks lie inside the text, in order and
+ * without overlap, and each slice is non-blank without surrounding whitespace. Headings carry a
+ * level from 1 to 6. Pages are numbered from 1 in order, with spans inside the text.
  */
 export function expectValidOffsets(document: ParsedDocument): void {
   let previousEnd = 0;
@@ -39,7 +39,7 @@ export function expectValidOffsets(document: ParsedDocument): void {
   expect(document.text).not.toContain('\uFFFD');
 }
 
-/** The text of every block of one kind, in order. */
+/** Returns the text of every block of one kind, in order. */
 export function blockTexts(document: ParsedDocument, kind: string): string[] {
   return document.blocks
     .filter((block) => block.kind === kind)

@@ -23,9 +23,9 @@ interface PooledWorker {
 
 /**
  * Parsing workers that share one heap limit. A worker parses one document at a time and is
- * reused, because starting one (loading tsx, pdf.js, mammoth) costs seconds; a worker that times
- * out, runs out of memory or crashes is discarded and only its document fails. At most one
- * worker per CPU runs; further documents wait in order.
+ * reused, because starting one (loading tsx, pdf.js, mammoth) costs seconds. A worker that times
+ * out, runs out of memory or crashes is discarded, and only its document fails. At most one
+ * worker per CPU runs, and further documents wait in order.
  */
 export class ParseWorkerPool {
   private readonly idle: PooledWorker[] = [];
@@ -72,8 +72,8 @@ export class ParseWorkerPool {
       },
     });
     const pooled: PooledWorker = { worker };
-    // Errors of a running parse are handled in `run`; this listener keeps an error from crashing
-    // the process when it arrives while the worker is idle, and drops a worker that exited.
+    // Errors of a running parse are handled in `run`. This listener keeps an error that arrives
+    // while the worker is idle from crashing the process, and drops a worker that exited.
     worker.on('error', () => undefined);
     worker.on('exit', () => {
       clearTimeout(pooled.idleTimer);
