@@ -139,7 +139,7 @@ export async function startServer(options: {
     logger.info('Server shutting down');
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
-    // Open answer streams would keep close() waiting; their clients see the stream end.
+    // Open SSE streams would keep close() waiting, so they are cut after 5 s and their clients see the stream end.
     const streams = setTimeout(() => server.closeAllConnections(), 5000);
     streams.unref();
     await queue.close();

@@ -8,7 +8,7 @@ import { setUpUpload } from './upload.js';
 
 const PAGES = { upload: () => {}, documents: showDocuments, ask: showAsk, admin: showAdmin };
 
-/** A key in the URL fragment (`#key=...`, printed by the server on its first start) is stored and removed from the address bar. */
+/** Stores a key passed in the URL fragment (`#key=...`, printed by the server on its first start) and removes it from the address bar. */
 function takeKeyFromFragment() {
   const match = /(?:^#|&)key=([^&]+)/.exec(location.hash);
   if (match === null) return;
