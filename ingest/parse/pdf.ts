@@ -25,6 +25,9 @@ const MIN_CHARACTERS_PER_PAGE = 20;
 const OCR_ADVICE =
   'Install tesseract to enable OCR (Debian: apt-get install tesseract-ocr tesseract-ocr-eng).';
 
+// eslint-disable-next-line no-control-regex -- control characters are among the unmapped glyphs
+const UNMAPPED_GLYPH = /[\uFFFD\uE000-\uF8FF\u0000-\u0008\u000E-\u001F]/gu;
+
 const PAGE_NUMBER = /^(?:page\s*)?[-–(]?\s*(?:\d{1,4}|[ivxlcdm]{1,6})\s*[-–)]?(?:\s*(?:of|\/)\s*\d{1,4})?$/iu;
 
 /**
@@ -50,12 +53,19 @@ export async function parsePdf(bytes: Uint8Array, options: PdfOptions): Promise<
       [...items, ...rotated].reduce((sum, item) => sum + item.text.replace(/\s/g, '').length, 0),
     );
     const total = characters.reduce((sum, count) => sum + count, 0);
-    if (total < MIN_CHARACTERS_PER_PAGE * pdf.numPages) {
+    const unmapped = pages.reduce((sum, page) => sum + page.unmapped, 0);
+    if (total < MIN_CHARACTERS_PER_PAGE * pdf.numPages || unmapped > total) {
       if (!(await ocrAvailable())) {
+        const reason =
+          unmapped > total
+            ? `${unmapped} of its ${unmapped + total} characters use fonts without a Unicode mapping, so its text layer cannot be read and it needs OCR.`
+            : `It has ${total} characters of text on ${pdf.numPages} page(s), so it is probably scanned and needs OCR.`;
         throw new DocentError(
           'NEEDS_OCR',
-          `The PDF has ${total} characters of text on ${pdf.numPages} page(s), so it is probably scanned and needs OCR. ${OCR_ADVICE} Then upload it again, or upload a PDF with a text layer.`,
-          { details: { pages: pdf.numPages, characters: total } },
+          `The PDF cannot be indexed as it is: ${reason} ${OCR_ADVICE} Then upload it again, or upload a PDF with a text layer.`,
+          {
+            details: { pages: pdf.numPages, characters: total, unmappedCharacters: unmapped },
+          },
         );
       }
       return await ocrPdfPages(pdf, options.ocrLanguages);
@@ -99,6 +109,7 @@ export async function parsePdf(bytes: Uint8Array, options: PdfOptions): Promise<
       builder.addBlock('paragraph', rotated.replace(/\s+/g, ' '));
       builder.endPage();
     });
+    if (unmapped > 0) builder.warn(`Dropped ${unmapped} characters whose font has no Unicode mapping.`);
     return builder.build('application/pdf', await pdfTitle(pdf));
   } finally {
     await pdf.destroy();
@@ -141,6 +152,8 @@ interface PageText {
   readonly items: PositionedText[];
   /** Text items that do not run horizontally, in content order. */
   readonly rotated: PositionedText[];
+  /** Characters dropped because their font maps them to no Unicode text. */
+  readonly unmapped: number;
   /** Lowest and highest y of the page's media box. */
   readonly bottom: number;
   readonly top: number;
@@ -153,17 +166,25 @@ async function pageText(pdf: PDFDocumentProxy, number: number): Promise<PageText
     const content = await page.getTextContent({ includeMarkedContent: false, disableNormalization: false });
     const items: PositionedText[] = [];
     const rotated: PositionedText[] = [];
+    let unmapped = 0;
     for (const item of content.items as TextItem[]) {
       if (typeof item.str !== 'string' || item.str === '') continue;
       const [a = 0, b = 0, c = 0, d = 0, x = 0, y = 0] = item.transform as number[];
       const size = Math.hypot(c, d) || Math.hypot(a, b) || item.height;
-      const positioned = { text: item.str, x, y, width: item.width, size, rtl: item.dir === 'rtl' };
+      // Glyphs of fonts without a Unicode mapping come out as replacement or private-use
+      // characters, which are counted and dropped rather than indexed.
+      const text = item.str.replace(UNMAPPED_GLYPH, () => {
+        unmapped += 1;
+        return '';
+      });
+      if (text === '') continue;
+      const positioned = { text, x, y, width: item.width, size, rtl: item.dir === 'rtl' };
       // Text that does not run left to right (a vertical arXiv stamp, a rotated caption) would
       // span the page in layout coordinates, so it is read separately.
       if (Math.abs(b) > 0.01 * Math.abs(a) || a < 0) rotated.push(positioned);
       else items.push(positioned);
     }
-    return { items, rotated, bottom: Math.min(bottom, top), top: Math.max(bottom, top) };
+    return { items, rotated, unmapped, bottom: Math.min(bottom, top), top: Math.max(bottom, top) };
   } finally {
     page.cleanup();
   }
