@@ -52,6 +52,13 @@ const expectedText: Record<string, { contains: string[]; excludes?: string[] }> 
   'simplified_chinese.from-commit-06100c45c.pdf': { contains: ['中华人民共和国国务院侨务办公室'] },
   'korean-text-with-tables.pdf': { contains: ['할인점 | 이마트, 이마트트레이더스, 롯데마트, 홈플러스'] },
   'multi-column-2p.pdf': { contains: [], excludes: [' | '] },
+  'docx_comments.docx': {
+    contains: ['This is the first paragraph'],
+    excludes: ['sample reviewer comment', 'Anonymous feedback'],
+  },
+  'Strict.docx': { contains: ['Some text'] },
+  'unit_test_headers_numbered.docx': { contains: ['1.2.1. Section 1.2.3', '- 2.3.1. Hardware Constraints'] },
+  'equations.docx': { contains: ['a^{2}+b^{2}=c^{2}'] },
 };
 
 /** Documents whose expected conversion contains content Docent does not extract, with the reason. */
@@ -119,6 +126,8 @@ describe.skipIf(!existsSync(docling))(`docling documents (needs ${docling})`, ()
         }
         if (typeof result === 'string') throw new Error(`${name} failed with ${result}`);
         expectValidOffsets(result);
+        for (const text of expectedText[name]?.contains ?? []) expect(result.text).toContain(text);
+        for (const text of expectedText[name]?.excludes ?? []) expect(result.text).not.toContain(text);
 
         const groundTruth = [`${name}.md`, `${path.parse(name).name}.md`]
           .map((candidate) => path.join(docling, format, 'groundtruth', candidate))
