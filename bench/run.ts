@@ -1,10 +1,11 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { runGenerationBench } from './generation.ts';
 import { runIngestBench } from './ingest.ts';
 import { runScaleBench } from './scale.ts';
 
 /**
- * `npm run bench [-- --only ingest,scale] [--chunks N]`: runs the benchmarks and prints
+ * `npm run bench [-- --only ingest,scale,generation] [--chunks N]`: runs the benchmarks and prints
  * Markdown tables with the machine they ran on, ready for docs/benchmarks.md.
  */
 const { values } = parseArgs({
@@ -14,7 +15,9 @@ const { values } = parseArgs({
     queries: { type: 'string', default: '200' },
   },
 });
-const sections = new Set((values.only ?? 'ingest,scale').split(',').map((section) => section.trim()));
+const sections = new Set(
+  (values.only ?? 'ingest,scale,generation').split(',').map((section) => section.trim()),
+);
 const format = (value: number, digits = 1): string => value.toFixed(digits);
 
 console.log(
@@ -51,4 +54,10 @@ if (sections.has('scale')) {
   );
   console.log(`| HNSW recall@10 against brute force | ${format(report.recallAt10, 3)} |`);
   console.log(`| peak RSS | ${format(report.peakRssMb, 0)} MB |\n`);
+}
+
+if (sections.has('generation')) {
+  console.log('## Generation (tiny ONNX fixtures built by the tests, not a real model)\n');
+  await runGenerationBench();
+  console.log();
 }

@@ -237,3 +237,25 @@ describe('checkCitations', () => {
     expect(result).toEqual({ sentences: [], supportedAnswer: '', citations: [] });
   });
 });
+
+describe('checkCitations with a leading marker', () => {
+  it('keeps the sentence text intact', () => {
+    const sources = [
+      {
+        n: 1,
+        chunkId: 1,
+        documentId: 'd',
+        source: 'tower.txt',
+        page: null,
+        start: 0,
+        end: 52,
+        text: 'The Eiffel Tower was completed in 1889 in Paris.',
+        headingPath: [],
+        score: 1,
+      },
+    ];
+    const result = checkCitations('[1] The Eiffel Tower was completed in 1889.', sources);
+    expect(result.supportedAnswer).toContain('completed in 1889');
+    expect(result.supportedAnswer).not.toContain('in 1 [1]');
+  });
+});

@@ -370,8 +370,10 @@ function stripMarkers(sentence: string, offset: number, markers: readonly Marker
   let stripped = '';
   let position = 0;
   for (const marker of markers) {
-    stripped += sentence.slice(position, marker.start - offset);
-    position = marker.end - offset;
+    // A marker can start before the sentence (a leading "[1] ..."), so offsets are clamped at 0.
+    const from = Math.max(0, marker.start - offset);
+    if (from > position) stripped += sentence.slice(position, from);
+    position = Math.max(position, marker.end - offset);
   }
   return (stripped + sentence.slice(position)).replace(/[ \t]+([.,;:!?。！？])/gu, '$1');
 }

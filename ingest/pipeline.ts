@@ -3,7 +3,7 @@ import type { PreparedDocument } from '../index/store.ts';
 import { chunkDocument, type Chunk, type ChunkingOptions } from './chunk/chunker.ts';
 import type { Embedder } from './embed/embedder.ts';
 import { parseDocument } from './parse/index.ts';
-import type { ParseInput } from './parse/types.ts';
+import type { ParsedDocument, ParseInput } from './parse/types.ts';
 
 export interface IngestProgress {
   readonly stage: 'parse' | 'chunk' | 'embed';
@@ -20,6 +20,8 @@ export interface PrepareOptions {
   readonly progressBatch?: number;
   readonly onProgress?: (progress: IngestProgress) => void;
   readonly signal?: AbortSignal;
+  /** A parse of this same input already started, e.g. while the previous file was being embedded. */
+  readonly parsed?: Promise<ParsedDocument>;
 }
 
 /**
@@ -29,7 +31,7 @@ export interface PrepareOptions {
  */
 export async function prepareDocument(input: ParseInput, options: PrepareOptions): Promise<PreparedDocument> {
   options.onProgress?.({ stage: 'parse', done: 0, total: 0 });
-  const parsed = await parseDocument(input, options.parseLimits);
+  const parsed = await (options.parsed ?? parseDocument(input, options.parseLimits));
   options.signal?.throwIfAborted();
 
   options.onProgress?.({ stage: 'chunk', done: 0, total: 0 });
@@ -81,4 +83,17 @@ export function embeddingText(
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Starts parsing a file ahead of time. The returned promise never causes an unhandled
+ * rejection while it waits; awaiting it still raises the parse error.
+ */
+export function startParse(
+  input: ParseInput,
+  limits: PrepareOptions['parseLimits'],
+): Promise<ParsedDocument> {
+  const parsed = parseDocument(input, limits);
+  parsed.catch(() => undefined);
+  return parsed;
 }

@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger.ts';
 import { DenseIndex } from '../index/dense-index.ts';
 import { Store, type CollectionRecord, type DocumentRecord, type PreparedDocument } from '../index/store.ts';
 import type { Embedder } from '../ingest/embed/embedder.ts';
+import type { ParsedDocument } from '../ingest/parse/types.ts';
 import {
   embedInSteps,
   embeddingText,
@@ -37,6 +38,8 @@ export interface IngestRequest {
   readonly collection?: string;
   readonly metadata?: Record<string, unknown>;
   readonly declaredType?: string;
+  /** A parse of these bytes already under way (see `startParse`), so ingest can overlap files. */
+  readonly parsed?: Promise<ParsedDocument>;
 }
 
 export interface IngestOutcome {
@@ -144,7 +147,7 @@ export class Docent {
   /** Parses, chunks and embeds an accepted document with its collection's embedder. */
   async prepare(
     documentId: string,
-    request: Pick<IngestRequest, 'bytes' | 'source' | 'declaredType'>,
+    request: Pick<IngestRequest, 'bytes' | 'source' | 'declaredType' | 'parsed'>,
     onProgress?: (progress: IngestProgress) => void,
     signal?: AbortSignal,
   ): Promise<PreparedDocument> {
@@ -163,6 +166,7 @@ export class Docent {
         parseLimits: this.config.parsing,
         ...(onProgress === undefined ? {} : { onProgress }),
         ...(signal === undefined ? {} : { signal }),
+        ...(request.parsed === undefined ? {} : { parsed: request.parsed }),
       },
     );
   }

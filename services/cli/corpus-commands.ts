@@ -6,6 +6,7 @@ import { Option, type Command } from 'commander';
 import { DocentError } from '../../core/errors.ts';
 import type { MetadataFilter } from '../../index/store.ts';
 import type { FusionMethod, SearchMode, SearchResult } from '../../retrieval/hybrid-retriever.ts';
+import { startParse } from '../../ingest/pipeline.ts';
 import { DEFAULT_COLLECTION } from '../docent.ts';
 import { withDocent } from './context.ts';
 import { positiveInteger } from './options.ts';
@@ -223,13 +224,28 @@ async function ingestFiles(
   let chunks = 0;
   let failed = 0;
   let duplicates = 0;
+  // The next file is parsed (in a worker thread) while the current one is embedded.
+  const startParsing = (file: string | undefined) => {
+    if (file === undefined) return undefined;
+    try {
+      const bytes = readFileSync(file);
+      return { bytes, parsed: startParse({ bytes, filename: path.basename(file) }, docent.config.parsing) };
+    } catch (error) {
+      return { error: error instanceof Error ? error : new Error(String(error)) };
+    }
+  };
+  let upcoming = startParsing(files[0]);
   for (const [index, file] of files.entries()) {
     const source = path.basename(file);
+    const current = upcoming;
+    upcoming = startParsing(files[index + 1]);
     bar?.update(index, { file: source });
     let outcome;
     try {
+      if (current === undefined || 'error' in current)
+        throw current?.error ?? new Error(`${file} could not be read`);
       outcome = await docent.ingest(
-        { bytes: readFileSync(file), source, collection, metadata },
+        { bytes: current.bytes, parsed: current.parsed, source, collection, metadata },
         (progress) => {
           if (progress.stage === 'embed')
             bar?.update(index, { chunks: chunks + progress.done, file: source });
