@@ -122,6 +122,35 @@ describe('PDF page layout', () => {
     ]);
   });
 
+  it('keeps monospaced lines as indented code', () => {
+    const code = (text: string, x: number, y: number): PositionedText => ({
+      ...item(text, x, y),
+      monospace: true,
+    });
+    const items = [
+      item('Run this:', 50, 700),
+      code('if (ready) {', 50, 688),
+      code('start();', 70, 676),
+      code('}', 50, 664),
+      item('Then wait.', 50, 640),
+    ];
+    expect(layout(items)).toEqual([
+      { kind: 'paragraph', text: 'Run this:' },
+      { kind: 'code', text: 'if (ready) {\n    start();\n}' },
+      { kind: 'paragraph', text: 'Then wait.' },
+    ]);
+  });
+
+  it('keeps list items ending in full stops together', () => {
+    const items = [
+      item('• The first item ends here.', 50, 700),
+      item('• The second item, longer than the first one.', 50, 688),
+    ];
+    expect(layout(items)).toEqual([
+      { kind: 'list', text: '• The first item ends here.\n• The second item, longer than the first one.' },
+    ]);
+  });
+
   it('groups bulleted lines into a list', () => {
     const items = [item('• apples', 50, 700), item('• pears', 50, 688), item('• plums', 50, 676)];
     expect(layout(items)).toEqual([{ kind: 'list', text: '• apples\n• pears\n• plums' }]);

@@ -14,6 +14,8 @@ export interface PositionedText {
   /** Font size in points. */
   readonly size: number;
   readonly rtl: boolean;
+  /** True when the item's font is monospaced (pdf.js reports its fallback family as `monospace`). */
+  readonly monospace?: boolean;
 }
 
 export interface Segment {
@@ -31,11 +33,13 @@ export interface Line {
   readonly x1: number;
   readonly y: number;
   readonly size: number;
+  /** True when every item of the line is set in a monospaced font. */
+  readonly monospace: boolean;
 }
 
 export type LayoutBlock =
   | { readonly kind: 'heading'; readonly text: string; readonly size: number }
-  | { readonly kind: 'paragraph' | 'list'; readonly text: string }
+  | { readonly kind: 'paragraph' | 'list' | 'code'; readonly text: string }
   | { readonly kind: 'table'; readonly rows: string[] };
 
 const CJK = /[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]/u;
@@ -250,6 +254,7 @@ export function buildLines(region: readonly Segment[]): Line[] {
       x1: Math.max(...segments.map((segment) => segment.x1)),
       y: Math.max(...segments.map((segment) => segment.y)),
       size: Math.max(...segments.map((segment) => segment.size)),
+      monospace: segments.every((segment) => segment.items.every((item) => item.monospace === true)),
     };
   });
 }
@@ -282,6 +287,7 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
   const right = Math.max(...lines.map((line) => line.x1));
   let paragraph: { text: string; list: boolean; last: Line } | undefined;
   let table: string[] = [];
+  let code: Line[] = [];
 
   const flushParagraph = (): void => {
     if (paragraph !== undefined)
@@ -293,10 +299,28 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
     else if (table.length === 1) blocks.push({ kind: 'paragraph', text: table[0]! });
     table = [];
   };
+  const flushCode = (): void => {
+    if (code.length > 0) blocks.push({ kind: 'code', text: codeText(code) });
+    code = [];
+  };
+  const lineGapLimit = (line: Line, previous: Line): number =>
+    pitch === undefined ? 1.8 * Math.max(line.size, previous.size) : 1.35 * pitch;
 
   const rows = markTableRows(lines);
   for (const [index, line] of lines.entries()) {
     const text = line.segments.map((segment) => segment.text).join(' ');
+
+    // Lines set entirely in a monospaced font are code; their indentation is kept.
+    if (line.monospace) {
+      flushParagraph();
+      flushTable();
+      const previous = code.at(-1);
+      if (previous !== undefined && previous.y - line.y > 1.6 * lineGapLimit(line, previous)) flushCode();
+      code.push(line);
+      continue;
+    }
+    flushCode();
+
     if (rows[index] === true) {
       flushParagraph();
       table.push(line.segments.map((segment) => segment.text).join(' | '));
@@ -329,20 +353,18 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
       const previous = paragraph.last;
       const gap = previous.y - line.y;
       const previousText = previous.segments.map((segment) => segment.text).join(' ');
+      const separated =
+        gap < 0 || gap > lineGapLimit(line, previous) || Math.abs(line.size - previous.size) > 1.5;
       const indented =
         !paragraph.list && line.x0 - left > 0.8 * line.size && previous.x0 - left < 0.3 * line.size;
       const endedShort = previous.x1 < right - 0.15 * (right - left) && /[.!?:。」)]$/u.test(previousText);
-      const newParagraph =
-        gap < 0 ||
-        gap > (pitch === undefined ? 1.8 * Math.max(line.size, previous.size) : 1.35 * pitch) ||
-        Math.abs(line.size - previous.size) > 1.5 ||
-        indented ||
-        endedShort;
-      if (!newParagraph && startsList && paragraph.list) {
+
+      // Items of one list stay in one block, even when an item ends with a full stop.
+      if (startsList && paragraph.list && !separated) {
         paragraph = { text: `${paragraph.text}\n${text}`, list: true, last: line };
         continue;
       }
-      if (!newParagraph && !startsList) {
+      if (!startsList && !separated && !indented && !endedShort) {
         paragraph = { text: joinLines(paragraph.text, text), list: paragraph.list, last: line };
         continue;
       }
@@ -352,7 +374,24 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
   }
   flushParagraph();
   flushTable();
+  flushCode();
   return blocks;
+}
+
+/** Renders code lines one per line, indented by their offset from the leftmost line in character widths. */
+function codeText(lines: readonly Line[]): string {
+  const left = Math.min(...lines.map((line) => line.x0));
+  const widths = lines.flatMap((line) =>
+    line.segments.map((segment) => (segment.x1 - segment.x0) / Math.max(1, [...segment.text].length)),
+  );
+  const characterWidth = Math.max(median(widths), 0.1);
+  return lines
+    .map(
+      (line) =>
+        ' '.repeat(Math.min(80, Math.round((line.x0 - left) / characterWidth))) +
+        line.segments.map((segment) => segment.text).join(' '),
+    )
+    .join('\n');
 }
 
 /**

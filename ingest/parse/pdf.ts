@@ -178,7 +178,8 @@ async function pageText(pdf: PDFDocumentProxy, number: number): Promise<PageText
         return '';
       });
       if (text === '') continue;
-      const positioned = { text, x, y, width: item.width, size, rtl: item.dir === 'rtl' };
+      const monospace = content.styles[item.fontName]?.fontFamily === 'monospace';
+      const positioned = { text, x, y, width: item.width, size, rtl: item.dir === 'rtl', monospace };
       // Text that does not run left to right (a vertical arXiv stamp, a rotated caption) would
       // span the page in layout coordinates, so it is read separately.
       if (Math.abs(b) > 0.01 * Math.abs(a) || a < 0) rotated.push(positioned);
