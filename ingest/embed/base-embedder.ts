@@ -11,6 +11,8 @@ export abstract class BaseEmbedder implements Embedder {
   abstract readonly id: string;
   abstract readonly dimension: number;
   readonly batchSize: number;
+  /** Whether `embed` groups texts of similar length into batches; off for models without padding. */
+  protected readonly sortByLength: boolean = true;
 
   protected constructor(batchSize: number) {
     if (!Number.isInteger(batchSize) || batchSize < 1) {
@@ -37,9 +39,15 @@ export abstract class BaseEmbedder implements Embedder {
       );
     }
 
-    const vectors: Float32Array[] = [];
-    for (let offset = 0; offset < texts.length; offset += this.batchSize) {
-      const batch = texts.slice(offset, offset + this.batchSize);
+    // Texts of similar length share a batch, so that models which pad each batch to its longest
+    // text waste less work on padding. Results return in input order.
+    const order = texts.map((_text, index) => index);
+    if (this.sortByLength) order.sort((a, b) => (texts[b]?.length ?? 0) - (texts[a]?.length ?? 0) || a - b);
+
+    const vectors = new Array<Float32Array>(texts.length);
+    for (let offset = 0; offset < order.length; offset += this.batchSize) {
+      const batchIndices = order.slice(offset, offset + this.batchSize);
+      const batch = batchIndices.map((index) => texts[index] ?? '');
       const batchVectors = await this.embedBatch(batch, kind);
       if (batchVectors.length !== batch.length) {
         throw new DocentError(
@@ -47,15 +55,15 @@ export abstract class BaseEmbedder implements Embedder {
           `Embedder ${this.id} returned ${batchVectors.length} vectors for ${batch.length} texts.`,
         );
       }
-      for (const vector of batchVectors) {
+      batchVectors.forEach((vector, i) => {
         if (vector.length !== this.dimension) {
           throw new DocentError(
             'INTERNAL',
             `Embedder ${this.id} returned a vector of dimension ${vector.length}, expected ${this.dimension}.`,
           );
         }
-        vectors.push(normalizeInPlace(vector));
-      }
+        vectors[batchIndices[i] ?? 0] = normalizeInPlace(vector);
+      });
     }
     return vectors;
   }

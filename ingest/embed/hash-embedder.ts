@@ -20,6 +20,7 @@ export interface HashEmbedderOptions {
 export class HashEmbedder extends BaseEmbedder {
   readonly id: string;
   readonly dimension: number;
+  protected override readonly sortByLength = false;
 
   constructor(options: HashEmbedderOptions) {
     super(options.batchSize);
