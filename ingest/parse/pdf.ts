@@ -210,7 +210,7 @@ function addLayoutBlock(
 /**
  * Finds page headers and footers in documents of two pages or more. They are the top or bottom two
  * lines of a page, within 12% of its height from the edge, whose text recurs (digits ignored) on at
- * least 60% of the pages. Bare page numbers there count too.
+ * least 60% of the pages (three pages in documents of five or more). Bare page numbers there count too.
  */
 function findRepeatedEdgeText(pages: readonly Segment[][], geometry: readonly PageText[]): Set<Segment> {
   const furniture = new Set<Segment>();
@@ -234,7 +234,9 @@ function findRepeatedEdgeText(pages: readonly Segment[][], geometry: readonly Pa
     for (const value of new Set(segments.map(key)))
       pagesWithKey.set(value, (pagesWithKey.get(value) ?? 0) + 1);
   }
-  const threshold = Math.max(2, Math.ceil(pages.length * 0.6));
+  // Running headers that name the current chapter repeat on that chapter's pages only, so in
+  // longer documents three pages are enough.
+  const threshold = pages.length >= 5 ? 3 : Math.max(2, Math.ceil(pages.length * 0.6));
   for (const segments of edges) {
     for (const segment of segments) {
       if ((pagesWithKey.get(key(segment)) ?? 0) >= threshold || PAGE_NUMBER.test(segment.text))
