@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../core/config.ts';
 import { silentLogger } from '../core/logger.ts';
+import { HashEmbedder } from '../ingest/embed/hash-embedder.ts';
 import { openTestDocent } from '../test/support/test-docent.ts';
 import { Ingestion } from './api/ingestion.ts';
 import { KeyStore } from './auth/key-store.ts';
@@ -81,8 +82,13 @@ describe('Dockerfile', () => {
 
 describe('startServer', () => {
   it('resumes a queued ingest after a restart', async () => {
-    const engine = await openTestDocent();
-    const config = { ...engine.docent.config, server: { ...engine.docent.config.server, port: 0 } };
+    // The hash embedder's spec can be loaded again inside the prepare thread, unlike test embedders.
+    const engine = await openTestDocent({ embedders: [new HashEmbedder({ dimension: 64, batchSize: 32 })] });
+    const config = loadConfig({
+      DOCENT_DATA_DIR: engine.dataDir,
+      DOCENT_EMBEDDER: 'hash:64',
+      DOCENT_PORT: '0',
+    });
 
     // The first process queues the upload but runs no worker, as if it stopped right after.
     const queue = createJobQueue(config, { db: engine.docent.store.db, logger: silentLogger });

@@ -13,7 +13,8 @@ import type { Docent } from './docent.ts';
 import { createBlobStore, createJobQueue } from './queue/index.ts';
 import type { BlobStore } from './queue/blob-store.ts';
 import type { JobQueue } from './queue/job-queue.ts';
-import { createIngestHandler, createOwnerHandler } from './worker.ts';
+import { PrepareThreadPool } from './prepare-thread.ts';
+import { createIngestHandler, createOwnerHandler, prepareInProcess, type PrepareFunction } from './worker.ts';
 
 export interface ServerParts {
   readonly config: Config;
@@ -27,6 +28,8 @@ export interface ServerParts {
 export interface RunOptions {
   /** `ingest` jobs this process runs at once; 0 leaves them to `docent worker` processes. */
   readonly ingestConcurrency: number;
+  /** How ingest jobs prepare documents; by default on this thread with the engine's embedders. */
+  readonly prepare?: PrepareFunction;
 }
 
 /**
@@ -77,11 +80,13 @@ export async function assembleServer(
     queue.process(
       ['ingest'],
       createIngestHandler({
-        config: parts.config,
         queue,
         blobs,
-        embedderFor: (payload) =>
-          Promise.resolve(docent.embedderFor(docent.store.requireCollection(payload.collection))),
+        prepare:
+          options.prepare ??
+          prepareInProcess(parts.config, (payload) =>
+            Promise.resolve(docent.embedderFor(docent.store.requireCollection(payload.collection))),
+          ),
       }),
       { concurrency: options.ingestConcurrency },
     );
@@ -114,9 +119,10 @@ export async function startServer(options: {
   let ready = false;
 
   const ingestConcurrency = options.ingestConcurrency ?? config.queue.workerConcurrency;
+  const threads = new PrepareThreadPool(config, ingestConcurrency);
   const { app, stopEvents } = await assembleServer(
     { config, logger, docent, queue, blobs, keys },
-    { ingestConcurrency, isReady: () => ready },
+    { ingestConcurrency, prepare: threads.prepare, isReady: () => ready },
   );
 
   const server = await listen(app, config.server.host, config.server.port);
@@ -143,6 +149,7 @@ export async function startServer(options: {
     const streams = setTimeout(() => server.closeAllConnections(), 5000);
     streams.unref();
     await queue.close();
+    await threads.close();
     stopEvents();
     await stopped;
     clearTimeout(streams);

@@ -1,11 +1,11 @@
 import type { Config } from '../core/config.ts';
 import { DocentError, toDocentError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import type { PreparedDocument } from '../index/store.ts';
 import type { Embedder } from '../ingest/embed/embedder.ts';
-import { createEmbedder } from '../ingest/embed/index.ts';
 import { prepareDocument } from '../ingest/pipeline.ts';
 import type { Docent } from './docent.ts';
+import { decodePrepared, encodePrepared } from './prepared-codec.ts';
+import { PrepareThreadPool } from './prepare-thread.ts';
 import type { BlobStore } from './queue/blob-store.ts';
 import { createBlobStore, createJobQueue } from './queue/index.ts';
 import type {
@@ -24,40 +24,52 @@ import { errorCodeOf, errorMessageOf, isPermanentError } from './queue/job-queue
 export const APPLY_INGEST_RESULT = 'ingest-result';
 export const APPLY_INGEST_FAILED = 'ingest-failed';
 
-// Prepared documents travel between processes as JSON; embeddings as base64 of their float32 bytes.
-
-interface EncodedPrepared extends Omit<PreparedDocument, 'embeddings'> {
-  readonly embeddings: string;
+/** What an ingest job hands to `prepare`: the payload, the uploaded bytes and where to report. */
+export interface PrepareInput {
+  readonly payload: IngestPayload;
+  readonly bytes: Uint8Array;
+  readonly signal: AbortSignal;
+  /** Chunks embedded so far out of the total. */
+  readonly onProgress: (done: number, total: number) => void;
 }
 
-export function encodePrepared(prepared: PreparedDocument): Uint8Array {
-  const packed = new Float32Array(prepared.embeddings.length * prepared.dimension);
-  prepared.embeddings.forEach((vector, index) => packed.set(vector, index * prepared.dimension));
-  const encoded: EncodedPrepared = {
-    ...prepared,
-    embeddings: Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength).toString('base64'),
+/** Parses, chunks and embeds one upload and returns the encoded prepared document. */
+export type PrepareFunction = (input: PrepareInput) => Promise<{ encoded: Uint8Array; chunks: number }>;
+
+/**
+ * Prepares documents on this thread with `embedderFor`, which blocks the event loop while an
+ * embedder computes synchronously. Tests use it with their in-memory embedders.
+ */
+export function prepareInProcess(
+  config: Config,
+  embedderFor: (payload: IngestPayload) => Promise<Embedder>,
+): PrepareFunction {
+  return async ({ payload, bytes, signal, onProgress }) => {
+    const embedder = await embedderFor(payload);
+    const prepared = await prepareDocument(
+      {
+        bytes,
+        filename: payload.sourceName,
+        ...(payload.declaredType === undefined ? {} : { declaredType: payload.declaredType }),
+      },
+      {
+        embedder,
+        chunking: config.chunking,
+        parseLimits: config.parsing,
+        signal,
+        onProgress: (progress) => {
+          if (progress.stage === 'embed') onProgress(progress.done, progress.total);
+        },
+      },
+    );
+    return { encoded: encodePrepared(prepared), chunks: prepared.chunks.length };
   };
-  return Buffer.from(JSON.stringify(encoded));
-}
-
-export function decodePrepared(bytes: Uint8Array): PreparedDocument {
-  const encoded = JSON.parse(Buffer.from(bytes).toString('utf8')) as EncodedPrepared;
-  const raw = Buffer.from(encoded.embeddings, 'base64');
-  // Copy into a fresh buffer: the base64 decode may not be 4-byte aligned.
-  const packed = new Float32Array(new Uint8Array(raw).buffer);
-  const embeddings: Float32Array[] = [];
-  for (let index = 0; index < encoded.chunks.length; index++) {
-    embeddings.push(packed.slice(index * encoded.dimension, (index + 1) * encoded.dimension));
-  }
-  return { ...encoded, embeddings };
 }
 
 export interface IngestHandlerOptions {
-  readonly config: Config;
   readonly queue: JobQueue;
   readonly blobs: BlobStore;
-  /** The embedder for a job: the collection's, named by `payload.embedder`. */
-  readonly embedderFor: (payload: IngestPayload) => Promise<Embedder>;
+  readonly prepare: PrepareFunction;
 }
 
 /**
@@ -97,34 +109,25 @@ async function prepareAndHandOver(
   context: JobContext,
 ): Promise<JsonValue> {
   const bytes = await options.blobs.get(payload.blobRef);
-  const embedder = await options.embedderFor(payload);
 
   let lastReported = -1;
   let progressWrite: Promise<void> = Promise.resolve();
-  const prepared = await prepareDocument(
-    {
-      bytes,
-      filename: payload.sourceName,
-      ...(payload.declaredType === undefined ? {} : { declaredType: payload.declaredType }),
+  const { encoded, chunks } = await options.prepare({
+    payload,
+    bytes,
+    signal: context.signal,
+    onProgress: (done, total) => {
+      if (done === lastReported) return;
+      lastReported = done;
+      // Progress writes are chained so they land in order; a failed write only loses a report.
+      progressWrite = progressWrite
+        .then(() => context.updateProgress({ done, total }))
+        .catch((error: unknown) => context.logger.warn({ err: error }, 'Reporting job progress failed'));
     },
-    {
-      embedder,
-      chunking: options.config.chunking,
-      parseLimits: options.config.parsing,
-      signal: context.signal,
-      onProgress: (progress) => {
-        if (progress.stage !== 'embed' || progress.done === lastReported) return;
-        lastReported = progress.done;
-        // Progress writes are chained so they land in order; a failed write only loses a report.
-        progressWrite = progressWrite
-          .then(() => context.updateProgress({ done: progress.done, total: progress.total }))
-          .catch((error: unknown) => context.logger.warn({ err: error }, 'Reporting job progress failed'));
-      },
-    },
-  );
+  });
   await progressWrite;
 
-  const resultRef = await options.blobs.put(encodePrepared(prepared));
+  const resultRef = await options.blobs.put(encoded);
   await options.queue.add(
     'apply',
     {
@@ -136,7 +139,7 @@ async function prepareAndHandOver(
     },
     { jobId: `apply-${jobId}` },
   );
-  return { documentId: payload.documentId, chunks: prepared.chunks.length, resultRef };
+  return { documentId: payload.documentId, chunks, resultRef };
 }
 
 export interface OwnerHandlerOptions {
@@ -270,36 +273,16 @@ export function runWorker(options: { config: Config; logger: Logger; concurrency
   }
   const queue = createJobQueue(config, { logger });
   const blobs = createBlobStore(config, { logger });
-  const embedders = new Map<string, Promise<Embedder>>();
-  const load = (spec: string): Promise<Embedder> => {
-    let embedder = embedders.get(spec);
-    if (embedder === undefined) {
-      embedder = createEmbedder(spec, { modelsDir: config.modelsDir, batchSize: config.embedder.batchSize });
-      // A failed load is retried by the next job instead of being cached.
-      embedder.catch(() => embedders.delete(spec));
-      embedders.set(spec, embedder);
-    }
-    return embedder;
-  };
-  // Payloads name the collection's embedder by id, which need not be a valid spec (the hash
-  // embedder's id is `hash-256` for the spec `hash:256`), so the configured one is matched by id.
-  const embedderFor = async (payload: IngestPayload): Promise<Embedder> => {
-    const configured = await load(config.embedder.spec);
-    if (payload.embedder === undefined || payload.embedder === configured.id) return configured;
-    return load(payload.embedder);
-  };
-
   const concurrency = options.concurrency ?? config.queue.workerConcurrency;
-  queue.process(['ingest'], createIngestHandler({ config, queue, blobs, embedderFor }), { concurrency });
+  const threads = new PrepareThreadPool(config, concurrency);
+  queue.process(['ingest'], createIngestHandler({ queue, blobs, prepare: threads.prepare }), { concurrency });
   logger.info({ concurrency }, 'Worker started');
 
   return {
     async close() {
       await queue.close();
       await blobs.close();
-      for (const embedder of embedders.values()) {
-        await embedder.then((loaded) => loaded.close()).catch(() => undefined);
-      }
+      await threads.close();
       logger.info('Worker stopped');
     },
   };
