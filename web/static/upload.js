@@ -98,7 +98,7 @@ class FileRow {
     }
 
     this.bar.value = 1;
-    if (result.duplicate && result.jobId === null) {
+    if (result.duplicate && result.jobId === null && result.status === 'indexed') {
       this.setStatus('Already in the collection', 'done');
       this.detail.textContent = `Same file as document ${result.documentId}.`;
       return;
@@ -113,7 +113,8 @@ class FileRow {
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       let document;
       try {
-        const job = await api(`/jobs/${encodeURIComponent(jobId)}`).catch(() => null);
+        // A duplicate of a file still being processed has no job of its own: follow the document only.
+        const job = jobId === null ? null : await api(`/jobs/${encodeURIComponent(jobId)}`).catch(() => null);
         if (job?.progress && job.progress.total > 0) {
           this.bar.value = job.progress.done / job.progress.total;
           this.detail.textContent = `${job.progress.done} of ${job.progress.total} chunks embedded`;
