@@ -9,6 +9,8 @@ import {
   TableRow,
   TextRun,
 } from 'docx';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import iconv from 'iconv-lite';
 import JSZip from 'jszip';
 import { PDFDocument, rgb, StandardFonts } from 'pdf-lib';
@@ -322,6 +324,21 @@ describe('parseDocument', () => {
     const error = await parseError(markdown, 'huge.md', { timeoutMs: 1 });
     expect(error.code).toBe('PARSE_LIMIT_EXCEEDED');
     expect((await parse('Still working afterwards.', 'after.txt')).text).toBe('Still working afterwards.');
+  });
+
+  it('runs under tsx outside vitest', async () => {
+    // The command line registers tsx through its API (bin/docent.js); the worker must load there too.
+    const script = `
+      import { register } from 'tsx/esm/api';
+      register();
+      const { parseDocument } = await import(${JSON.stringify(new URL('./index.ts', import.meta.url).href)});
+      const document = await parseDocument({ bytes: new TextEncoder().encode('# Hello\\n\\nFrom the CLI.'), filename: 'a.md' }, { timeoutMs: 60000, maxMemoryMb: 256 });
+      console.log(JSON.stringify(document.blocks.map((block) => document.text.slice(block.start, block.end))));
+    `;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: new URL('../..', import.meta.url).pathname,
+    });
+    expect(JSON.parse(stdout)).toEqual(['Hello', 'From the CLI.']);
   });
 
   it('stops a parse that exceeds the memory limit', async () => {

@@ -66,6 +66,9 @@ export class ParseWorkerPool {
 
   private spawn(): PooledWorker {
     const worker = new Worker(new URL('./parse-worker-entry.mjs', import.meta.url), {
+      // The entry registers tsx itself. Inherited flags such as --input-type, --eval or --inspect
+      // would break or clash in a worker, so none are passed on.
+      execArgv: [],
       resourceLimits: {
         maxOldGenerationSizeMb: this.maxMemoryMb,
         maxYoungGenerationSizeMb: Math.min(64, Math.max(8, Math.floor(this.maxMemoryMb / 8))),
