@@ -77,9 +77,15 @@ export async function runIngestBench(options: { queries: number }): Promise<Inge
 
     const chunks = docent.store.getChunks(record.id);
     const texts = chunks.map((chunk) => embeddingText(chunk, record.title));
+    // A separate embedder instance, because the engine's one would answer from the embedding cache.
+    const raw = await createEmbedder(config.embedder.spec, {
+      modelsDir: config.modelsDir,
+      batchSize: config.embedder.batchSize,
+    });
+    await raw.embed(['warm up'], 'document');
     const rawStarted = performance.now();
     for (let start = 0; start < texts.length; start += config.embedder.batchSize) {
-      await docent.embedder.embed(texts.slice(start, start + config.embedder.batchSize), 'document');
+      await raw.embed(texts.slice(start, start + config.embedder.batchSize), 'document');
     }
     const rawSeconds = (performance.now() - rawStarted) / 1000;
 

@@ -107,6 +107,23 @@ describe('Docent ingest', () => {
     expectIndexesAgree(docent);
   });
 
+  it('embeds only changed chunks of a new version', async () => {
+    const embedder = new BagOfWordsEmbedder();
+    const embedded: string[] = [];
+    const original = embedder.embed.bind(embedder);
+    embedder.embed = (texts) => {
+      embedded.push(...texts);
+      return original(texts);
+    };
+    const { docent } = await setup({ embedders: [embedder] });
+    await docent.ingest({ bytes: bytes(manual), source: 'manual.md' });
+    const firstCount = embedded.length;
+    await docent.ingest({ bytes: bytes(manual.replace('zebrafish', 'platypus')), source: 'manual.md' });
+    expect(firstCount).toBeGreaterThan(1);
+    expect(embedded.length - firstCount).toBe(1);
+    expect(embedded.at(-1)).toContain('platypus');
+  });
+
   it('rejects an empty file before storing anything', async () => {
     const { docent } = await setup();
     expect(() => docent.accept({ bytes: bytes('  \n\t '), source: 'blank.txt' })).toThrow(DocentError);

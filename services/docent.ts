@@ -4,7 +4,9 @@ import { DocentError, toDocentError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { DenseIndex } from '../index/dense-index.ts';
 import { Store, type CollectionRecord, type DocumentRecord, type PreparedDocument } from '../index/store.ts';
+import { CachedEmbedder } from '../ingest/embed/cached-embedder.ts';
 import type { Embedder } from '../ingest/embed/embedder.ts';
+import { assertNotBlank } from '../ingest/parse/blank.ts';
 import type { ParsedDocument } from '../ingest/parse/types.ts';
 import {
   embedInSteps,
@@ -77,15 +79,18 @@ export class Docent {
   private firstUnsavedAt: number | undefined;
   private generatorInstance: Generator | undefined;
 
+  private readonly defaultEmbedder: Embedder;
+
   private constructor(
     readonly config: Config,
     readonly logger: Logger,
-    private readonly defaultEmbedder: Embedder,
+    embedder: Embedder,
     private readonly createEmbedder: (spec: string) => Promise<Embedder>,
     generator: Generator | undefined,
   ) {
     this.store = Store.open(config.dataDir);
-    this.embedders.set(defaultEmbedder.id, defaultEmbedder);
+    this.defaultEmbedder = this.withCache(embedder);
+    this.embedders.set(embedder.id, this.defaultEmbedder);
     this.generatorInstance = generator;
     this.retriever = new HybridRetriever({
       store: this.store,
@@ -127,12 +132,9 @@ export class Docent {
    * document with `duplicate: true`. Empty input is rejected before anything is stored.
    */
   accept(request: IngestRequest): IngestOutcome {
-    if (request.bytes.byteLength === 0 || isWhitespace(request.bytes)) {
-      throw new DocentError(
-        'EMPTY_DOCUMENT',
-        `File "${request.source}" is empty or contains only whitespace: upload a file with text`,
-      );
-    }
+    // The parser's own check, so that Unicode whitespace (no-break spaces, a lone byte order
+    // mark) is rejected here too instead of being stored and failing later.
+    assertNotBlank(request.bytes, sanitizeSource(request.source));
     const collection = this.ensureCollection(request.collection ?? DEFAULT_COLLECTION);
     const { document, duplicate } = this.store.createDocument({
       collectionId: collection.id,
@@ -404,7 +406,7 @@ export class Docent {
     const known = this.embedders.get(spec);
     if (known !== undefined) return known;
     try {
-      const embedder = await this.createEmbedder(spec);
+      const embedder = this.withCache(await this.createEmbedder(spec));
       this.embedders.set(embedder.id, embedder);
       return embedder;
     } catch (error) {
@@ -414,6 +416,19 @@ export class Docent {
       );
       throw error;
     }
+  }
+
+  /**
+   * Wraps an embedder with the SQLite embedding cache (keyed by embedder id and text hash), so
+   * unchanged chunks of a new document version, or of a reindex back to an earlier embedder,
+   * are not embedded again.
+   */
+  private withCache(embedder: Embedder): Embedder {
+    const store = this.store;
+    return new CachedEmbedder(embedder, {
+      get: (embedderId, hashes) => store.getCachedEmbeddings(embedderId, hashes),
+      put: (embedderId, entries) => store.putCachedEmbeddings(embedderId, entries),
+    });
   }
 
   /** Saves every dense index with unsaved changes. */
@@ -482,16 +497,6 @@ export function toSourceChunks(results: readonly SearchResult[]): SourceChunk[] 
     headingPath: result.headingPath,
     score: result.score,
   }));
-}
-
-function isWhitespace(bytes: Uint8Array): boolean {
-  // Only a cheap check on small files; the parser rejects larger whitespace-only files after decoding.
-  if (bytes.byteLength > 1_000_000) return false;
-  for (const byte of bytes) {
-    if (byte !== 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d && byte !== 0x0b && byte !== 0x0c)
-      return false;
-  }
-  return true;
 }
 
 /**
