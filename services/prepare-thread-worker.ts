@@ -27,7 +27,7 @@ function load(spec: string): Promise<Embedder> {
   return embedder;
 }
 
-/** The configured embedder when its id matches (ids need not be valid specs), else the id as a spec. */
+/** Returns the configured embedder when its id matches (ids need not be valid specs), else the id as a spec. */
 async function embedderFor(id: string | undefined): Promise<Embedder> {
   const configured = await load(config.embedder.spec);
   if (id === undefined || id === configured.id) return configured;

@@ -112,8 +112,8 @@ class PrepareThread {
 }
 
 /**
- * Prepares documents in worker threads, one job per thread at a time, so that embedding never
- * blocks the event loop that serves HTTP requests and renews queue locks. Each thread loads its
+ * Prepares documents in worker threads, one job per thread at a time, which keeps embedding off the
+ * event loop that serves HTTP requests and renews queue locks. Each thread loads its
  * own embedder on first use.
  */
 export class PrepareThreadPool {

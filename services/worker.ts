@@ -24,7 +24,7 @@ import { errorCodeOf, errorMessageOf, isPermanentError } from './queue/job-queue
 export const APPLY_INGEST_RESULT = 'ingest-result';
 export const APPLY_INGEST_FAILED = 'ingest-failed';
 
-/** What an ingest job hands to `prepare`: the payload, the uploaded bytes and where to report. */
+/** Input of a `prepare` call: the job payload, the uploaded bytes, the abort signal and the progress callback. */
 export interface PrepareInput {
   readonly payload: IngestPayload;
   readonly bytes: Uint8Array;

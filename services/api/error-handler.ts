@@ -39,7 +39,7 @@ export function toApiError(error: unknown, maxUploadBytes: number, maxJsonBytes:
 }
 
 /**
- * The one place that turns errors into HTTP responses: `{error: {code, message}}` with the
+ * Turns errors into HTTP responses, in this one place: `{error: {code, message}}` with the
  * status of the DocentError code. Internal errors are logged and their message hidden.
  */
 export function errorHandler(options: {

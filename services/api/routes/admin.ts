@@ -81,7 +81,7 @@ function collectionOf(job: JobInfo): string | undefined {
   return undefined;
 }
 
-/** A job without internal references such as blob keys. */
+/** Returns a job without internal references such as blob keys. */
 function publicJob(job: JobInfo) {
   const payload: Record<string, unknown> = { ...job.payload };
   delete payload.blobRef;

@@ -184,7 +184,7 @@ function answerBody(answer: Answer) {
   };
 }
 
-/** The last user message is the question; earlier user and assistant messages are the history. */
+/** Splits chat messages: the last user message is the question; earlier user and assistant messages are the history. */
 function splitMessages(messages: ReadonlyArray<{ role: string; content: string }>): {
   question: string;
   history: ConversationTurn[];

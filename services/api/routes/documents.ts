@@ -33,7 +33,7 @@ export function documentRoutes(context: ApiContext): Router {
     '/documents',
     requireRole('writer'),
     rejectLargeUpload(maxUploadBytes),
-    upload.any(),
+    parseMultipart(upload.any()),
     async (request, response) => {
       const fields = parseRequest(uploadFieldsSchema, request.body, 'upload fields');
       assertCollectionAccess(request, fields.collection);
@@ -73,7 +73,7 @@ export function documentRoutes(context: ApiContext): Router {
       }
       const rejected = results.flatMap((result) => ('error' in result ? [result.error] : []));
       if (rejected.length === results.length) {
-        // Nothing was accepted: answer like any other error, with the per-file reasons beside it.
+        // Nothing was accepted: respond like any other error, with the per-file reasons beside it.
         const [first] = rejected;
         response.status(422).json({
           error: {
@@ -128,7 +128,7 @@ export function documentRoutes(context: ApiContext): Router {
 }
 
 /**
- * Answers 413 from the Content-Length header before any byte of the body is read, so that an
+ * Rejects with 413 from the Content-Length header before any byte of the body is read, so that an
  * oversized upload is neither parsed nor stored. Chunked uploads without the header are cut
  * off by multer's per-file limit instead.
  */
@@ -145,6 +145,35 @@ function rejectLargeUpload(maxUploadBytes: number): RequestHandler {
       );
     }
     next();
+  };
+}
+
+/**
+ * Runs multer and turns the errors of its multipart parser (busboy's plain Errors such as
+ * "Malformed part header" or "Unexpected end of form") into INVALID_ARGUMENT, because only the
+ * request body causes them. Multer's own limit errors pass through to the error handler.
+ */
+function parseMultipart(handler: RequestHandler): RequestHandler {
+  return (request, response, next) => {
+    void handler(request, response, (error?: unknown) => {
+      if (
+        error === undefined ||
+        error === null ||
+        error instanceof multer.MulterError ||
+        error instanceof DocentError
+      ) {
+        next(error);
+        return;
+      }
+      const reason = error instanceof Error ? error.message : 'the body could not be parsed';
+      next(
+        new DocentError(
+          'INVALID_ARGUMENT',
+          `Invalid multipart upload: ${reason}. Send the files as multipart/form-data with valid part headers.`,
+          { cause: error },
+        ),
+      );
+    });
   };
 }
 
