@@ -1,0 +1,139 @@
+/* eslint-disable @typescript-eslint/no-unsafe-member-access -- supertest types response bodies as any; callers check their shape. */
+import { createServer } from 'node:net';
+import request from 'supertest';
+import { expect } from 'vitest';
+import type { Docent } from '../../services/docent.ts';
+import type { TestApp } from '../../services/api/test-app.ts';
+
+export const bearer = (key: string): Record<string, string> => ({ Authorization: `Bearer ${key}` });
+
+export interface SseEvent {
+  readonly event: string;
+  readonly data: unknown;
+}
+
+/** Splits a text/event-stream body into events with parsed JSON data. */
+export function parseSse(text: string): SseEvent[] {
+  return text
+    .split('\n\n')
+    .filter((block) => block.trim() !== '' && !block.startsWith(':'))
+    .map((block) => {
+      const event = /^event: (.*)$/m.exec(block)?.[1] ?? 'message';
+      const data = /^data: (.*)$/m.exec(block)?.[1] ?? 'null';
+      return { event, data: data === '[DONE]' ? data : (JSON.parse(data) as unknown) };
+    });
+}
+
+/** Posts files as multipart/form-data to `/v1/documents` with the writer key. */
+export function upload(
+  test: TestApp,
+  files: Array<[string, string | Uint8Array]>,
+  fields: Record<string, string> = {},
+  key = test.keys.writer,
+): request.Test {
+  let call = request(test.app).post('/v1/documents').set(bearer(key));
+  for (const [name, value] of Object.entries(fields)) call = call.field(name, value);
+  for (const [filename, content] of files) {
+    call = call.attach('files', typeof content === 'string' ? Buffer.from(content) : Buffer.from(content), {
+      filename,
+    });
+  }
+  return call;
+}
+
+/** Uploads files and waits until every accepted file's job has finished. */
+export async function uploadAndWait(
+  test: TestApp,
+  files: Array<[string, string | Uint8Array]>,
+  fields: Record<string, string> = {},
+): Promise<Array<{ documentId: string; jobId: string | null; duplicate: boolean }>> {
+  const response = await upload(test, files, fields);
+  expect(response.status, JSON.stringify(response.body)).toBe(202);
+  const documents = response.body.documents as Array<{
+    documentId: string;
+    jobId: string | null;
+    duplicate: boolean;
+  }>;
+  for (const document of documents) if (document.jobId !== null) await test.waitForJob(document.jobId);
+  return documents;
+}
+
+/** Reads a streamed answer as text, for `parseSse`. */
+export function streamedBody(call: request.Test): request.Test {
+  return call.buffer(true).parse((response, callback) => {
+    let text = '';
+    response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    response.on('end', () => callback(null, text));
+  });
+}
+
+/** Row counts of SQLite chunks, FTS5 rows, stored embeddings and HNSW entries of a collection. */
+export function indexCounts(
+  docent: Docent,
+  collection = 'default',
+): { chunks: number; fts: number; embeddings: number; dense: number } {
+  const record = docent.store.requireCollection(collection);
+  const count = (sql: string): number =>
+    (docent.store.db.prepare(sql).get(record.id) as { count: number }).count;
+  return {
+    chunks: docent.store.countChunks(record.id),
+    fts: count(
+      `SELECT count(*) AS count FROM chunks_fts f JOIN chunks c ON c.id = f.rowid
+       JOIN documents d ON d.id = c.document_id WHERE d.collection_id = ?`,
+    ),
+    embeddings: count(
+      `SELECT count(*) AS count FROM embeddings e JOIN chunks c ON c.id = e.chunk_id
+       JOIN documents d ON d.id = c.document_id WHERE d.collection_id = ?`,
+    ),
+    dense: docent.denseIndex(record).size,
+  };
+}
+
+/** Asserts that SQLite, FTS5 and HNSW hold the same chunks of a collection. */
+export function expectIndexesAgree(docent: Docent, collection = 'default'): void {
+  const counts = indexCounts(docent, collection);
+  expect(counts.fts, `FTS5 rows of ${collection}`).toBe(counts.chunks);
+  expect(counts.embeddings, `stored embeddings of ${collection}`).toBe(counts.chunks);
+  expect(counts.dense, `HNSW entries of ${collection}`).toBe(counts.chunks);
+}
+
+/** Finds a free TCP port on 127.0.0.1 (the port may be taken again before it is used). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `check` every 25 ms until it returns a value, or fails after `timeoutMs`. */
+export async function waitFor<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** A seeded xorshift32 generator returning floats in [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0 || 0x9e3779b9;
+  return () => {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state / 0x1_0000_0000;
+  };
+}
