@@ -2,11 +2,14 @@ import Papa from 'papaparse';
 import { DocumentBuilder } from './document-builder.ts';
 import type { ParsedDocument } from './types.ts';
 
+const NUMBER = /^[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:e[-+]?\d+)?%?$/i;
+
 /**
  * Parses delimited text with papaparse, detecting the delimiter among comma, semicolon, tab and
- * pipe. Quoted cells keep their delimiters and line breaks. The first row is the header: it is
- * the first block, and every later row is a 'row' block (cells separated by ` | `) that carries
- * the header in `header`. Rows with fewer or more cells than the header are kept as they are.
+ * pipe. Quoted cells keep their delimiters, and line breaks inside them become spaces, so each
+ * record is one line. Each record is a 'row' block with cells separated by ` | `. The first record
+ * is the header, carried in `header` by every later row, unless all its cells are numbers. Rows
+ * with fewer or more cells than the header are kept as they are.
  */
 export function parseDelimited(text: string, mediaType: string): ParsedDocument {
   const result = Papa.parse<string[]>(text.replace(/^\uFEFF/, ''), {
@@ -20,13 +23,13 @@ export function parseDelimited(text: string, mediaType: string): ParsedDocument 
       builder.warn(`CSV row ${error.row ?? '?'}: ${error.message}.`);
   }
 
-  const rows = result.data.map((cells) =>
-    cells.map((cell) => cell.replace(/\s*\r?\n\s*/g, ' ').trim()).join(' | '),
-  );
-  const [header, ...body] = rows;
-  if (header === undefined) return builder.build(mediaType);
+  const records = result.data.map((cells) => cells.map((cell) => cell.replace(/\s*\r?\n\s*/g, ' ').trim()));
+  const [first, ...rest] = records;
+  if (first === undefined) return builder.build(mediaType);
 
-  builder.addBlock('row', header);
-  for (const row of body) builder.addBlock('row', row, { header });
+  const header = first.every((cell) => NUMBER.test(cell)) ? undefined : first.join(' | ');
+  builder.addBlock('row', first.join(' | '));
+  for (const cells of rest)
+    builder.addBlock('row', cells.join(' | '), header === undefined ? {} : { header });
   return builder.build(mediaType);
 }

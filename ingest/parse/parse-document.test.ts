@@ -181,6 +181,12 @@ describe('parseDocument', () => {
     expect(rows[2]!.header).toBe('name | comment | score');
   });
 
+  it('gives numeric CSV rows no header', async () => {
+    const document = await parse('1,2.5,3\n4,5,6\n7,8,9\n', 'numbers.csv');
+    expect(blockTexts(document, 'row')).toEqual(['1 | 2.5 | 3', '4 | 5 | 6', '7 | 8 | 9']);
+    expect(document.blocks.every((block) => block.header === undefined)).toBe(true);
+  });
+
   it('detects semicolon and ragged CSV rows', async () => {
     const document = await parse('a;b;c\n1;2;3\n4;5\n6;7;8;9\n', 'ragged.csv');
     expect(blockTexts(document, 'row')).toEqual(['a | b | c', '1 | 2 | 3', '4 | 5', '6 | 7 | 8 | 9']);
