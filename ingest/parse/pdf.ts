@@ -52,22 +52,9 @@ export async function parsePdf(bytes: Uint8Array, options: PdfOptions): Promise<
     const characters = pages.map(({ items, rotated }) =>
       [...items, ...rotated].reduce((sum, item) => sum + item.text.replace(/\s/g, '').length, 0),
     );
-    const total = characters.reduce((sum, count) => sum + count, 0);
     const unmapped = pages.reduce((sum, page) => sum + page.unmapped, 0);
-    if (total < MIN_CHARACTERS_PER_PAGE * pdf.numPages || unmapped > total) {
-      if (!(await ocrAvailable())) {
-        const reason =
-          unmapped > total
-            ? `${unmapped} of its ${unmapped + total} characters use fonts without a Unicode mapping, so its text layer cannot be read and it needs OCR.`
-            : `It has ${total} characters of text on ${pdf.numPages} page(s), so it is probably scanned and needs OCR.`;
-        throw new DocentError(
-          'NEEDS_OCR',
-          `The PDF cannot be indexed as it is: ${reason} ${OCR_ADVICE} Then upload it again, or upload a PDF with a text layer.`,
-          {
-            details: { pages: pdf.numPages, characters: total, unmappedCharacters: unmapped },
-          },
-        );
-      }
+    if (!hasTextLayer(characters, unmapped)) {
+      await assertOcrAvailable(characters, unmapped);
       return await ocrPdfPages(pdf, options.ocrLanguages);
     }
 
@@ -83,17 +70,11 @@ export async function parsePdf(bytes: Uint8Array, options: PdfOptions): Promise<
     );
     const headingLevels = rankHeadingSizes(pageBlocks.flat());
 
-    // Pages without text in a PDF that has text elsewhere (a scanned page in a report) are read
-    // with OCR when tesseract is installed.
-    const ocrPages = new Map<number, string>();
-    if (await ocrAvailable()) {
-      for (const [index, count] of characters.entries()) {
-        if (count === 0) ocrPages.set(index + 1, await recognisePage(pdf, index + 1, options.ocrLanguages));
-      }
-      if (ocrPages.size > 0)
-        builder.warn(
-          `Pages ${[...ocrPages.keys()].join(', ')} have no text layer; their text was recognised with tesseract OCR.`,
-        );
+    const ocrPages = await recognisePagesWithoutText(pdf, characters, options.ocrLanguages);
+    if (ocrPages.size > 0) {
+      builder.warn(
+        `Pages ${[...ocrPages.keys()].join(', ')} have no text layer. Their text was recognised with tesseract OCR.`,
+      );
     }
 
     pageBlocks.forEach((blocks, index) => {
@@ -114,6 +95,46 @@ export async function parsePdf(bytes: Uint8Array, options: PdfOptions): Promise<
   } finally {
     await pdf.destroy();
   }
+}
+
+/** A PDF has a usable text layer unless it averages under MIN_CHARACTERS_PER_PAGE a page or most glyphs are unmapped. */
+function hasTextLayer(characters: readonly number[], unmapped: number): boolean {
+  const total = characters.reduce((sum, count) => sum + count, 0);
+  return total >= MIN_CHARACTERS_PER_PAGE * characters.length && unmapped <= total;
+}
+
+/** Raises NEEDS_OCR, saying how to enable OCR, unless tesseract is installed. */
+async function assertOcrAvailable(characters: readonly number[], unmapped: number): Promise<void> {
+  if (await ocrAvailable()) return;
+  const total = characters.reduce((sum, count) => sum + count, 0);
+  const reason =
+    unmapped > total
+      ? `${unmapped} of its ${unmapped + total} characters use fonts without a Unicode mapping, so its text layer cannot be read and it needs OCR.`
+      : `It has ${total} characters of text on ${characters.length} page(s), so it is probably scanned and needs OCR.`;
+  throw new DocentError(
+    'NEEDS_OCR',
+    `The PDF cannot be indexed as it is: ${reason} ${OCR_ADVICE} Then upload it again, or upload a PDF with a text layer.`,
+    {
+      details: { pages: characters.length, characters: total, unmappedCharacters: unmapped },
+    },
+  );
+}
+
+/**
+ * Reads the pages without any text in a PDF that has text elsewhere (a scanned page in a report)
+ * with OCR when tesseract is installed. Returns the text by page number.
+ */
+async function recognisePagesWithoutText(
+  pdf: PDFDocumentProxy,
+  characters: readonly number[],
+  languages: string,
+): Promise<Map<number, string>> {
+  const recognised = new Map<number, string>();
+  if (!(await ocrAvailable())) return recognised;
+  for (const [index, count] of characters.entries()) {
+    if (count === 0) recognised.set(index + 1, await recognisePage(pdf, index + 1, languages));
+  }
+  return recognised;
 }
 
 export async function openPdf(bytes: Uint8Array): Promise<PDFDocumentProxy> {
