@@ -398,6 +398,9 @@ function codeText(lines: readonly Line[]): string {
  * Marks the lines that are table rows. First, a line of two or more segments aligned with such a
  * neighbour is a row. Then, repeatedly, a line of two or more segments next to a row is one too,
  * because a cell spanning two rows sits between their baselines and aligns with neither.
+ *
+ * NOTE: a cell whose text wraps onto a second line leaves that line as its own row (or as a
+ * paragraph when it has one segment), so the cell's text is split across lines.
  */
 function markTableRows(lines: readonly Line[]): boolean[] {
   const rows = lines.map(
