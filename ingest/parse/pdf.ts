@@ -203,7 +203,7 @@ async function pageText(pdf: PDFDocumentProxy, number: number): Promise<PageText
       const positioned = { text, x, y, width: item.width, size, rtl: item.dir === 'rtl', monospace };
       // Text that does not run left to right (a vertical arXiv stamp, a rotated caption) would
       // span the page in layout coordinates, so it is read separately.
-      // NOTE: vertical CJK writing is not recognised and is read as horizontal lines.
+      // NOTE: vertical CJK writing (vertical fonts) gets no special handling; its order is untested.
       if (Math.abs(b) > 0.01 * Math.abs(a) || a < 0) rotated.push(positioned);
       else items.push(positioned);
     }
