@@ -186,7 +186,9 @@ describe('REST API', () => {
       expect(again.status).toBe(409);
       const listed = await request(test.app).get('/v1/collections').set(bearer(test.keys.reader));
       expect(listed.body.collections.map((collection: { name: string }) => collection.name)).toContain('tmp');
-      const deleted = await request(test.app).delete('/v1/collections/tmp').set(bearer(test.keys.admin));
+      const byReader = await request(test.app).delete('/v1/collections/tmp').set(bearer(test.keys.reader));
+      expect(byReader.status).toBe(403);
+      const deleted = await request(test.app).delete('/v1/collections/tmp').set(bearer(test.keys.writer));
       expect(deleted.status).toBe(204);
       const missing = await request(test.app).delete('/v1/collections/tmp').set(bearer(test.keys.admin));
       expect(missing.status).toBe(404);

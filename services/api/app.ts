@@ -128,7 +128,7 @@ function apiRouter(context: ApiContext, options: AppOptions): Router {
     response.status(201).json(docent.ensureCollection(body.name));
   });
 
-  router.delete('/collections/:id', requireRole('admin'), (request, response) => {
+  router.delete('/collections/:id', requireRole('writer'), (request, response) => {
     assertCollectionAccess(request, pathParameter(request, 'id'));
     docent.deleteCollection(pathParameter(request, 'id'));
     response.status(204).end();

@@ -31,7 +31,7 @@ const operations: Record<string, Record<string, Operation>> = {
     post: { summary: 'Create a collection', role: 'writer', body: createCollectionSchema, success: 201 },
   },
   '/collections/{id}': {
-    delete: { summary: 'Delete a collection with its documents', role: 'admin', success: 204 },
+    delete: { summary: 'Delete a collection with its documents', role: 'writer', success: 204 },
   },
   '/documents': {
     get: { summary: 'List documents', query: listDocumentsQuerySchema },
