@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { Config } from '../core/config.ts';
+import { DocentError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { createApp } from './api/app.ts';
 import type { ApiContext } from './api/context.ts';
@@ -125,7 +126,25 @@ export async function startServer(options: {
     { ingestConcurrency, prepare: threads.prepare, isReady: () => ready },
   );
 
-  const server = await listen(app, config.server.host, config.server.port);
+  let server: Server;
+  try {
+    server = await listen(app, config.server.host, config.server.port);
+  } catch (error) {
+    await queue.close({ timeoutMs: 1000 });
+    await threads.close();
+    stopEvents();
+    await blobs.close();
+    keys.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    const where = `${config.server.host}:${config.server.port}`;
+    throw new DocentError(
+      'CONFLICT',
+      code === 'EADDRINUSE'
+        ? `Cannot listen on ${where}: the port is in use. Stop the other process or choose another port with DOCENT_PORT or --port.`
+        : `Cannot listen on ${where}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
   // Longer than the idle timeout of common clients and proxies (often 60 s), so that the
   // server does not close a kept-alive connection just as a client reuses it.
   server.keepAliveTimeout = 65_000;

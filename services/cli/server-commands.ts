@@ -4,7 +4,7 @@ import { DocentError } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/logger.ts';
 import { KeyStore, ROLES, isRole } from '../auth/key-store.ts';
 import { openDocent } from '../runtime.ts';
-import { startServer } from '../server.ts';
+import { startServer, type RunningServer } from '../server.ts';
 import { runWorker } from '../worker.ts';
 import { positiveInteger } from './options.ts';
 
@@ -35,15 +35,21 @@ export function registerServerCommands(program: Command): void {
         );
       }
       const logger = createLogger(config.logLevel);
-      const firstKey = createFirstAdminKey(config);
-
       const docent = await openDocent({ config, logger });
-      const server = await startServer({
-        config,
-        logger,
-        docent,
-        ingestConcurrency: options.ingest ? config.queue.workerConcurrency : 0,
-      });
+      let server: RunningServer;
+      try {
+        server = await startServer({
+          config,
+          logger,
+          docent,
+          ingestConcurrency: options.ingest ? config.queue.workerConcurrency : 0,
+        });
+      } catch (error) {
+        await docent.close();
+        throw error;
+      }
+      // Created only once the server listens, so that a failed start does not use up the one printing.
+      const firstKey = createFirstAdminKey(config);
       console.log(`Docent is listening on ${server.url} (portal: ${server.url}/, API: ${server.url}/v1)`);
       if (firstKey !== undefined) {
         console.log(
