@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DocentError } from '../../core/errors.ts';
 import type { GenerationEvent, GenerationRequest, Generator } from '../../generation/types.ts';
 import { openTestApp, type TestApp } from './test-app.ts';
 
@@ -589,7 +590,54 @@ class SlowGenerator implements Generator {
   }
 }
 
+/** Fails every request the way a full generation queue does. */
+class BusyGenerator implements Generator {
+  readonly id = 'busy-test';
+
+  // eslint-disable-next-line require-yield -- a generator that fails before its first event
+  async *stream(): AsyncGenerator<GenerationEvent> {
+    await Promise.resolve();
+    throw new DocentError('BUSY', 'The generation queue is full; retry shortly.');
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
 describe('answer streaming', () => {
+  it('reports generator errors as JSON or an error event', async () => {
+    const test = await openTestApp({ generator: new BusyGenerator() });
+    try {
+      const uploaded = await upload(test, [['pets.md', CATS]], { collection: 'pets' });
+      await test.waitForJob(uploaded.body.documents[0].jobId);
+      const question = { question: 'Where does the cat sleep?', collection: 'pets' };
+
+      const plain = await request(test.app).post('/v1/ask').set(bearer(test.keys.reader)).send(question);
+      expect(plain.status).toBe(503);
+      expect(plain.body.error.code).toBe('BUSY');
+
+      const streamed = await request(test.app)
+        .post('/v1/ask')
+        .set(bearer(test.keys.reader))
+        .send({ ...question, stream: true })
+        .buffer(true)
+        .parse((res, callback) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          res.on('end', () => callback(null, text));
+        });
+      const events = parseSse(streamed.body as string);
+      expect(events.map((event) => event.event)).toEqual(['sources', 'error']);
+      expect(events[1]?.data).toEqual({
+        code: 'BUSY',
+        message: 'The generation queue is full; retry shortly.',
+      });
+    } finally {
+      await test.close();
+    }
+  });
+
   it('cancels generation when the client disconnects', async () => {
     const generator = new SlowGenerator();
     const test = await openTestApp({ generator });

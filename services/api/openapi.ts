@@ -81,6 +81,7 @@ const operations: Record<string, Record<string, Operation>> = {
     },
   },
   '/admin/keys/{id}': { delete: { summary: 'Revoke an API key', role: 'admin', success: 204 } },
+  '/whoami': { get: { summary: 'The role and collections of the API key in use' } },
   '/healthz': { get: { summary: 'Liveness', public: true } },
   '/readyz': { get: { summary: 'Readiness: 503 while starting or shutting down', public: true } },
   '/metrics': { get: { summary: 'Prometheus metrics' } },
