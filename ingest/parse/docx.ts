@@ -3,6 +3,7 @@ import { DocentError } from '../../core/errors.ts';
 import { MEDIA_TYPES } from './detect.ts';
 import { preprocessDocx } from './docx-preprocess.ts';
 import { parseHtml } from './html.ts';
+import { errorReason } from './error-reason.ts';
 import type { ParsedDocument } from './types.ts';
 
 export interface DocxOptions {
@@ -31,7 +32,7 @@ export async function parseDocx(bytes: Uint8Array, options: DocxOptions): Promis
     );
     html = result.value;
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorReason(error);
     throw new DocentError(
       'PARSE_FAILED',
       `The DOCX file could not be read: ${reason}. Open it in a word processor and save it again as .docx.`,

@@ -1,7 +1,8 @@
 import { DocentError } from '../../core/errors.ts';
 import { assertNotBlank } from './blank.ts';
+import { errorReason } from './error-reason.ts';
 import { decodeText } from './decode.ts';
-import { detectFormat, MEDIA_TYPES } from './detect.ts';
+import { detectFormat, MEDIA_TYPES, type DetectedFormat } from './detect.ts';
 import type { ParsedDocument, ParseInput } from './types.ts';
 
 /** Limits that apply inside one parse, besides the worker's time and memory limits. */
@@ -24,30 +25,20 @@ export async function parseBytes(input: ParseInput, limits: ContentLimits): Prom
   const text = (): string => (decoded ??= decodeText(bytes).text);
   const detection = await detectFormat(bytes, text, filename, input.declaredType);
 
-  // Parsers are imported on first use, so a worker that reads only text never loads pdf.js.
   let document: ParsedDocument;
-  switch (detection.format) {
-    case 'pdf':
-      document = await (await import('./pdf.ts')).parsePdf(bytes, limits);
-      break;
-    case 'docx':
-      document = await (await import('./docx.ts')).parseDocx(bytes, limits);
-      break;
-    case 'html': {
-      const { decodeHtml, parseHtml } = await import('./html.ts');
-      document = parseHtml(decodeHtml(bytes), { extractMainContent: true, mediaType: MEDIA_TYPES.html });
-      break;
-    }
-    case 'markdown':
-      document = (await import('./markdown.ts')).parseMarkdown(text());
-      break;
-    case 'csv':
-    case 'tsv':
-      document = (await import('./csv.ts')).parseDelimited(text(), MEDIA_TYPES[detection.format]);
-      break;
-    case 'text':
-      document = (await import('./plain-text.ts')).parsePlainText(text());
-      break;
+  try {
+    document = await parseFormat(detection.format, bytes, text, limits);
+  } catch (error) {
+    if (error instanceof DocentError) throw error;
+    const reason =
+      error instanceof RangeError && /call stack/i.test(error.message)
+        ? 'its structure is nested too deeply'
+        : errorReason(error);
+    throw new DocentError(
+      'PARSE_FAILED',
+      `"${filename}" could not be parsed as ${detection.format.toUpperCase()}: ${reason}. Check that the file is complete and valid, or convert it to another supported format.`,
+      { cause: error },
+    );
   }
 
   if (document.text.trim() === '') {
@@ -59,4 +50,30 @@ export async function parseBytes(input: ParseInput, limits: ContentLimits): Prom
   return detection.mismatch === undefined
     ? document
     : { ...document, warnings: [detection.mismatch, ...document.warnings] };
+}
+
+async function parseFormat(
+  format: DetectedFormat,
+  bytes: Uint8Array,
+  text: () => string,
+  limits: ContentLimits,
+): Promise<ParsedDocument> {
+  // Parsers are imported on first use, so a worker that reads only text never loads pdf.js.
+  switch (format) {
+    case 'pdf':
+      return (await import('./pdf.ts')).parsePdf(bytes, limits);
+    case 'docx':
+      return (await import('./docx.ts')).parseDocx(bytes, limits);
+    case 'html': {
+      const { decodeHtml, parseHtml } = await import('./html.ts');
+      return parseHtml(decodeHtml(bytes), { extractMainContent: true, mediaType: MEDIA_TYPES.html });
+    }
+    case 'markdown':
+      return (await import('./markdown.ts')).parseMarkdown(text());
+    case 'csv':
+    case 'tsv':
+      return (await import('./csv.ts')).parseDelimited(text(), MEDIA_TYPES[format]);
+    case 'text':
+      return (await import('./plain-text.ts')).parsePlainText(text());
+  }
 }

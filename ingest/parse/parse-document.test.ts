@@ -318,6 +318,13 @@ describe('parseDocument', () => {
     expect(error.message).toContain('image/png');
   });
 
+  it('rejects deeply nested HTML', async () => {
+    const html = `<html><body>${'<div>'.repeat(50_000)}deep${'</div>'.repeat(50_000)}</body></html>`;
+    const error = await parseError(html, 'deep.html');
+    expect(error.code).toBe('PARSE_FAILED');
+    expect(error.message).toContain('nested too deeply');
+  });
+
   it('rejects a malformed PDF', async () => {
     const error = await parseError('%PDF-1.7\n1 0 obj <<>> garbage without xref', 'broken.pdf');
     expect(error.code).toBe('PARSE_FAILED');

@@ -2,6 +2,7 @@ import { getDocument, type PDFDocumentProxy } from 'pdfjs-dist/legacy/build/pdf.
 import type { TextItem } from 'pdfjs-dist/types/src/display/api.js';
 import { DocentError } from '../../core/errors.ts';
 import { DocumentBuilder } from './document-builder.ts';
+import { errorReason } from './error-reason.ts';
 import { ocrAvailable, ocrPdfPages, recognisePage, splitParagraphs } from './ocr.ts';
 import {
   buildBlocks,
@@ -160,7 +161,7 @@ export async function openPdf(bytes: Uint8Array): Promise<PDFDocumentProxy> {
         },
       );
     }
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorReason(error);
     throw new DocentError(
       'PARSE_FAILED',
       `The PDF could not be read: ${reason}. Check that the file is a complete, valid PDF (re-export or repair it).`,
