@@ -24,6 +24,18 @@ describe('createEmbedder', () => {
     expect(embedder.dimension).toBe(96);
   });
 
+  it('creates use-lite on one or more threads', async () => {
+    const single = await createEmbedder('use-lite', { modelsDir, batchSize: 8 });
+    const threaded = await createEmbedder('use-lite', { modelsDir, batchSize: 8, threads: 2 });
+    expect(single.constructor.name).toBe('UseLiteEmbedder');
+    expect(threaded.constructor.name).toBe('ThreadedUseLiteEmbedder');
+    for (const embedder of [single, threaded]) {
+      expect(embedder.id).toBe('use-lite');
+      expect(embedder.dimension).toBe(512);
+      await embedder.close();
+    }
+  });
+
   it('resolves org/name under modelsDir', async () => {
     const embedder = await createEmbedder('transformers:test-org/tiny-encoder', { modelsDir, batchSize: 8 });
     expect(embedder.id).toBe('transformers:test-org/tiny-encoder');
