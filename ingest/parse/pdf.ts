@@ -98,7 +98,7 @@ export async function parsePdf(bytes: Uint8Array, options: PdfOptions): Promise<
   }
 }
 
-/** A PDF has a usable text layer unless it averages under MIN_CHARACTERS_PER_PAGE a page or most glyphs are unmapped. */
+/** Tests for a usable text layer: at least MIN_CHARACTERS_PER_PAGE a page on average, and most glyphs mapped. */
 function hasTextLayer(characters: readonly number[], unmapped: number): boolean {
   const total = characters.reduce((sum, count) => sum + count, 0);
   return total >= MIN_CHARACTERS_PER_PAGE * characters.length && unmapped <= total;
