@@ -96,6 +96,11 @@ describe('startServer', () => {
     const ingestion = new Ingestion(engine.docent, queue, blobs);
     const bytes = new TextEncoder().encode('Tide tables list high and low water for each harbour.');
     const submission = await ingestion.submit({ bytes, source: 'tides.txt' }, 'default', {});
+    const broken = await ingestion.submit(
+      { bytes: new TextEncoder().encode('%PDF-1.7\nnot a real PDF'), source: 'broken.pdf' },
+      'default',
+      {},
+    );
     await queue.close();
     expect(submission.document.status).toBe('queued');
 
@@ -118,6 +123,19 @@ describe('startServer', () => {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       expect(status).toBe('indexed');
+
+      // A parse error raised in the prepare thread keeps its code, so the job fails once.
+      let job = { state: '', attemptsMade: 0, failedCode: '' };
+      while (job.state !== 'failed' && Date.now() < deadline) {
+        const response = await fetch(`${server.url}/v1/jobs/${broken.jobId ?? ''}`, {
+          headers: { Authorization: `Bearer ${key}` },
+        });
+        job = (await response.json()) as typeof job;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(job.state).toBe('failed');
+      expect(job.attemptsMade).toBe(1);
+      expect(job.failedCode).toMatch(/PARSE|UNSUPPORTED/);
     } finally {
       await server.close();
     }
