@@ -8,8 +8,9 @@ import {
   replaceElement,
   textContent,
 } from 'domutils';
-import { ElementType, parseDocument } from 'htmlparser2';
+import { ElementType } from 'htmlparser2';
 import JSZip from 'jszip';
+import { parseMarkup } from './markup.ts';
 
 /**
  * Rewrites the main part of a DOCX so that mammoth keeps two things it otherwise drops. Numbered
@@ -53,7 +54,7 @@ export async function preprocessDocx(bytes: Uint8Array): Promise<Uint8Array | un
 }
 
 function parseXml(xml: string): XmlDocument {
-  return parseDocument(xml, { xmlMode: true });
+  return parseMarkup(xml, { xmlMode: true });
 }
 
 async function findMainDocumentPath(zip: JSZip): Promise<string> {

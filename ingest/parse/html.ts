@@ -1,8 +1,9 @@
 // domhandler is htmlparser2's DOM; only its types are imported, the guards below stand in for its helpers.
 import type { AnyNode, Element, Text } from 'domhandler';
 import { findAll, findOne, getAttributeValue, hasAttrib, textContent } from 'domutils';
-import { ElementType, parseDocument as parseHtmlDocument } from 'htmlparser2';
+import { ElementType } from 'htmlparser2';
 import { decodeText } from './decode.ts';
+import { parseMarkup } from './markup.ts';
 import { DocumentBuilder } from './document-builder.ts';
 import type { ParsedDocument } from './types.ts';
 
@@ -84,7 +85,7 @@ export function decodeHtml(bytes: Uint8Array): string {
  * cells separated by ` | `, the first row in `header`), `<pre>` kept verbatim as code, quotes.
  */
 export function parseHtml(html: string, options: HtmlOptions): ParsedDocument {
-  const document = parseHtmlDocument(html, {
+  const document = parseMarkup(html, {
     decodeEntities: true,
     lowerCaseTags: true,
     lowerCaseAttributeNames: true,
@@ -104,7 +105,7 @@ export function parseHtml(html: string, options: HtmlOptions): ParsedDocument {
 
 /** Extracts the text of an HTML fragment (e.g. raw HTML inside Markdown), without structure. */
 export function htmlFragmentToText(html: string): string {
-  const document = parseHtmlDocument(html, { decodeEntities: true });
+  const document = parseMarkup(html, { decodeEntities: true });
   return inlineText(document.children).trim();
 }
 
