@@ -46,6 +46,11 @@ describe.skipIf(!existsSync(CHROMIUM))(
       });
       page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       page.on('dialog', (dialog) => {
+        // The portal asks before deleting; any other dialog (an alert) would mean injected script ran.
+        if (dialog.type() === 'confirm') {
+          void dialog.accept();
+          return;
+        }
         dialogs.push(dialog.message());
         void dialog.dismiss();
       });
@@ -140,6 +145,21 @@ describe.skipIf(!existsSync(CHROMIUM))(
       await page.waitForSelector('#reindex-status:has-text("Reindex finished")', { timeout: 120_000 });
       await page.waitForSelector('#keys-body tr');
       await page.screenshot({ path: path.join(ARTIFACTS, 'portal-admin.png'), fullPage: true });
+    });
+
+    it('deletes a document from the documents page', async () => {
+      await page.goto(`${server.url}/#documents`);
+      const row = page.locator('#documents-body tr', { hasText: 'notes.txt' });
+      await row.locator('button', { hasText: 'Delete' }).click();
+      await page.waitForFunction(
+        () =>
+          ![...document.querySelectorAll('#documents-body td')].some((cell) =>
+            cell.textContent?.includes('notes.txt'),
+          ),
+        undefined,
+        { timeout: 30_000 },
+      );
+      expect(dialogs).toEqual([]);
     });
   },
 );

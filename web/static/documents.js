@@ -72,7 +72,7 @@ function render(documents) {
         h('td', {}, document.collection),
         status,
         h('td', { className: 'number' }, document.chunkCount),
-        h('td', { className: 'number' }, document.pageCount),
+        h('td', { className: 'number' }, document.pageCount > 0 ? document.pageCount : '–'),
         h('td', {}, formatTime(document.updatedAt)),
         h('td', {}, remove),
       ),
