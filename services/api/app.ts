@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { Router, type Express } from 'express';
-import { DocentError } from '../../core/errors.ts';
+import { DocentError, toDocentError } from '../../core/errors.ts';
 import {
   assertCollectionAccess,
   authenticate,
@@ -92,9 +92,21 @@ function apiRouter(context: ApiContext, options: AppOptions): Router {
   router.get('/healthz', (_request, response) => {
     response.json({ status: 'ok' });
   });
-  router.get('/readyz', (_request, response) => {
-    const ready = options.isReady?.() ?? true;
-    response.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready' });
+  router.get('/readyz', async (_request, response) => {
+    if (!(options.isReady?.() ?? true)) {
+      response.status(503).json({ status: 'not ready', reason: 'starting or shutting down' });
+      return;
+    }
+    try {
+      // With Redis this fails within the queue's timeout while Redis is unreachable.
+      await context.queue.counts();
+    } catch (error) {
+      response
+        .status(503)
+        .json({ status: 'not ready', reason: `job queue unavailable: ${toDocentError(error).message}` });
+      return;
+    }
+    response.json({ status: 'ready' });
   });
   router.get('/openapi.json', (_request, response) => {
     response.json(openApi);
