@@ -86,7 +86,6 @@ function apiRouter(context: ApiContext, options: AppOptions): Router {
   const openApi = buildOpenApi(API_VERSION);
 
   router.use(metrics.middleware());
-  router.use(express.json({ limit: context.config.server.maxJsonBytes }));
 
   // Public routes, before authentication.
   router.get('/healthz', (_request, response) => {
@@ -113,6 +112,8 @@ function apiRouter(context: ApiContext, options: AppOptions): Router {
   });
 
   router.use(authenticate(context.keys, context.config.server.rateLimitPerMinute));
+  // Bodies are read only for authenticated requests.
+  router.use(express.json({ limit: context.config.server.maxJsonBytes }));
 
   router.get('/whoami', (request, response) => {
     response.json(requireKey(request));
