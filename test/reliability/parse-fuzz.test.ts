@@ -36,12 +36,12 @@ describe('parseDocument fuzzing', () => {
           ocrLanguages: 'eng',
         },
       });
-      console.log(
+      console.warn(
         `fuzz: seed ${SEED}, ${seeds.length} seed files, ${report.files} mutated files in ${BUDGET_MS} ms, ` +
           `${report.parsed} parsed, errors ${JSON.stringify(report.codes)}, slowest ${report.slowestMs} ms: ${report.slowest}`,
       );
 
-      for (const hit of report.limitHits) console.log(`fuzz limit: ${hit}`);
+      for (const hit of report.limitHits) console.warn(`fuzz limit: ${hit}`);
       expect(report.failures, JSON.stringify(report.failures.slice(0, 5), null, 2)).toEqual([]);
       expect(report.files).toBeGreaterThan(200);
       expect(report.parsed).toBeGreaterThan(0);

@@ -100,7 +100,7 @@ export async function runParseFuzz(options: FuzzOptions): Promise<FuzzReport> {
             limitHits.push(`${input.name} (${input.mutation}): ${error.message}`);
         } else {
           const reason =
-            error instanceof DocentError ? `${error.code}: ${error.message}` : String(error as Error);
+            error instanceof DocentError ? `${error.code}: ${error.message}` : String(error);
           failures.push({ name: input.name, mutation: input.mutation, reason });
         }
       }
