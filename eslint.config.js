@@ -1,9 +1,10 @@
 // @ts-check
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'coverage/', 'test-artifacts/', '**/*.d.ts'] },
+  { ignores: ['node_modules/', 'data/', 'coverage/', 'test-artifacts/', '**/*.d.ts', '**/*.scratch.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -21,10 +22,13 @@ export default tseslint.config(
   {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
+    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: globals.node },
   },
   {
     files: ['web/static/**/*.js'],
-    languageOptions: { globals: { window: 'readonly', document: 'readonly', fetch: 'readonly', console: 'readonly' } },
+    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: globals.browser },
+    // The portal's files also name their globals in /* global */ comments, which repeat built-in ones.
+    rules: { 'no-redeclare': ['error', { builtinGlobals: false }] },
   },
   {
     files: ['services/cli/**/*.ts', 'bench/**/*.ts', 'bin/**/*.js'],

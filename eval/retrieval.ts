@@ -49,13 +49,13 @@ export async function readBeirFolder(folder: string): Promise<{
   for await (const record of readJsonLines(path.join(folder, 'corpus.jsonl'))) {
     corpus.push({
       id: String(record._id),
-      title: String(record.title ?? ''),
-      text: String(record.text ?? ''),
+      title: textField(record.title),
+      text: textField(record.text),
     });
   }
   const queries = new Map<string, string>();
   for await (const record of readJsonLines(path.join(folder, 'queries.jsonl')))
-    queries.set(String(record._id), String(record.text));
+    queries.set(String(record._id), textField(record.text));
 
   const qrels = new Map<string, Map<string, number>>();
   const lines = readFileSync(path.join(folder, 'qrels', 'test.tsv'), 'utf8')
