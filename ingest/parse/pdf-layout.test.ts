@@ -68,6 +68,31 @@ describe('PDF page layout', () => {
     ]);
   });
 
+  it('joins wrapped cell text into its row', () => {
+    const items = [
+      item('Name', 50, 700),
+      item('Type', 150, 700),
+      item('Description', 250, 700),
+      item('USER_NAME', 50, 686),
+      item('VARCHAR', 150, 686),
+      item('Name of the user profile that', 250, 686),
+      item('has a usage setting.', 250, 675),
+      item('USAGE', 50, 660),
+      item('VARCHAR', 150, 660),
+      item('Usage setting.', 250, 660),
+    ];
+    expect(layout(items)).toEqual([
+      {
+        kind: 'table',
+        rows: [
+          'Name | Type | Description',
+          'USER_NAME | VARCHAR | Name of the user profile that has a usage setting.',
+          'USAGE | VARCHAR | Usage setting.',
+        ],
+      },
+    ]);
+  });
+
   it('splits close numeric cells', () => {
     const items = [
       item('OTSL', 50, 700),

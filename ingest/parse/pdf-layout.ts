@@ -286,7 +286,7 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
   const left = Math.min(...lines.map((line) => line.x0));
   const right = Math.max(...lines.map((line) => line.x1));
   let paragraph: { text: string; list: boolean; last: Line } | undefined;
-  let table: string[] = [];
+  let table: TableRow[] = [];
   let code: Line[] = [];
 
   const flushParagraph = (): void => {
@@ -295,8 +295,9 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
     paragraph = undefined;
   };
   const flushTable = (): void => {
-    if (table.length > 1) blocks.push({ kind: 'table', rows: table });
-    else if (table.length === 1) blocks.push({ kind: 'paragraph', text: table[0]! });
+    const texts = table.map((row) => row.cells.map((cell) => cell.text).join(' | '));
+    if (texts.length > 1) blocks.push({ kind: 'table', rows: texts });
+    else if (texts.length === 1) blocks.push({ kind: 'paragraph', text: texts[0]! });
     table = [];
   };
   const flushCode = (): void => {
@@ -321,9 +322,23 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
     }
     flushCode();
 
-    if (rows[index] === true) {
+    const lastRow = table.at(-1);
+    if (lastRow !== undefined && continuesCells(line, lastRow)) {
+      for (const segment of line.segments) {
+        const cell = overlappingCell(segment, lastRow)!;
+        cell.text = joinLines(cell.text, segment.text);
+      }
+      lastRow.line = line;
+      continue;
+    }
+    // A row below a wrapped cell has the wrapped line as its neighbour, so it aligns with the row above.
+    if (rows[index] === true || (lastRow !== undefined && isTableRow(line, lastRow.anchor))) {
       flushParagraph();
-      table.push(line.segments.map((segment) => segment.text).join(' | '));
+      table.push({
+        anchor: line,
+        line,
+        cells: line.segments.map((segment) => ({ x0: segment.x0, x1: segment.x1, text: segment.text })),
+      });
       continue;
     }
     flushTable();
@@ -378,6 +393,42 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
   return blocks;
 }
 
+interface TableRow {
+  /** The line that started the row. */
+  readonly anchor: Line;
+  /** The row's last line, which moves down as wrapped cell text is added. */
+  line: Line;
+  readonly cells: { readonly x0: number; readonly x1: number; text: string }[];
+}
+
+/**
+ * Tests whether a line continues cells of the row above, whose text wrapped: it sits within one
+ * line pitch below, has fewer segments than the row has cells, leaves the first cell empty, and
+ * each of its segments lies under a cell of the row.
+ *
+ * NOTE: wrapped text in a row's first cell cannot be told from a new row, so it starts one.
+ */
+function continuesCells(line: Line, row: TableRow): boolean {
+  const [first] = row.cells;
+  if (first === undefined || line.segments.length >= row.cells.length) return false;
+  if (row.line.y - line.y > 1.5 * Math.max(line.size, row.line.size) || row.line.y <= line.y) return false;
+  return line.segments.every((segment) => {
+    const cell = overlappingCell(segment, row);
+    return cell !== undefined && cell !== first;
+  });
+}
+
+/** The cell of `row` that covers most of the segment's width, if it covers at least half of it. */
+function overlappingCell(segment: Segment, row: TableRow): TableRow['cells'][number] | undefined {
+  let best: TableRow['cells'][number] | undefined;
+  let bestOverlap = 0;
+  for (const cell of row.cells) {
+    const overlap = Math.min(segment.x1, cell.x1) - Math.max(segment.x0, cell.x0);
+    if (overlap > bestOverlap) [best, bestOverlap] = [cell, overlap];
+  }
+  return bestOverlap >= 0.5 * (segment.x1 - segment.x0) ? best : undefined;
+}
+
 /** Renders code lines one per line, indented by their offset from the leftmost line in character widths. */
 function codeText(lines: readonly Line[]): string {
   const left = Math.min(...lines.map((line) => line.x0));
@@ -398,9 +449,6 @@ function codeText(lines: readonly Line[]): string {
  * Marks the lines that are table rows. First, a line of two or more segments aligned with such a
  * neighbour is a row. Then, repeatedly, a line of two or more segments next to a row is one too,
  * because a cell spanning two rows sits between their baselines and aligns with neither.
- *
- * NOTE: a cell whose text wraps onto a second line leaves that line as its own row (or as a
- * paragraph when it has one segment), so the cell's text is split across lines.
  */
 function markTableRows(lines: readonly Line[]): boolean[] {
   const rows = lines.map(
