@@ -10,7 +10,7 @@ describeEmbedderConformance('HashEmbedder', () =>
 
 describe('HashEmbedder', () => {
   it('names its dimension in the id', () => {
-    expect(new HashEmbedder({ dimension: 64, batchSize: 8 }).id).toBe('hash-64');
+    expect(new HashEmbedder({ dimension: 64, batchSize: 8 }).id).toBe('hash:64');
   });
 
   it('rejects an invalid dimension', () => {

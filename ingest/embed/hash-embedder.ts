@@ -31,7 +31,7 @@ export class HashEmbedder extends BaseEmbedder {
       );
     }
     this.dimension = options.dimension;
-    this.id = `hash-${options.dimension}`;
+    this.id = `hash:${options.dimension}`;
   }
 
   protected embedBatch(texts: readonly string[], _kind: EmbeddingKind): Promise<Float32Array[]> {

@@ -20,7 +20,7 @@ describe('createEmbedder', () => {
 
   it('creates a hash embedder', async () => {
     const embedder = await createEmbedder('hash:96', { modelsDir, batchSize: 8 });
-    expect(embedder.id).toBe('hash-96');
+    expect(embedder.id).toBe('hash:96');
     expect(embedder.dimension).toBe(96);
   });
 
