@@ -84,7 +84,8 @@ class FakeHub {
     if (this.interrupt?.name === file.name) {
       const cut = this.interrupt.afterBytes;
       this.interrupt = undefined;
-      response.write(body.subarray(0, cut), () => response.destroy());
+      // The pause lets the client receive the first bytes before the connection drops.
+      response.write(body.subarray(0, cut), () => setTimeout(() => response.destroy(), 200));
       return;
     }
     response.end(body);
