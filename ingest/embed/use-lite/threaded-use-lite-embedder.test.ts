@@ -1,3 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeEmbedderConformance } from '../conformance.ts';
 import { ThreadedUseLiteEmbedder } from './threaded-use-lite-embedder.ts';
@@ -58,5 +63,25 @@ describe('ThreadedUseLiteEmbedder', () => {
     const embedder = await ThreadedUseLiteEmbedder.load({ batchSize: 2, threads: 1 });
     await embedder.close();
     await expect(embedder.embed(['text'], 'document')).rejects.toThrow(/no running worker threads/);
+  });
+});
+
+describe('ThreadedUseLiteEmbedder idle workers', () => {
+  it('let the process exit without close', () => {
+    const modulePath = fileURLToPath(new URL('./threaded-use-lite-embedder.ts', import.meta.url));
+    const script = [
+      `const { ThreadedUseLiteEmbedder } = await import(${JSON.stringify(pathToFileURL(modulePath).href)});`,
+      'const embedder = await ThreadedUseLiteEmbedder.load({ batchSize: 2, threads: 2 });',
+      "const vectors = await embedder.embed(['one', 'two', 'three'], 'document');",
+      'console.log(vectors.length);',
+    ].join('\n');
+    const scriptPath = path.join(mkdtempSync(path.join(tmpdir(), 'docent-threads-')), 'no-close.mjs');
+    writeFileSync(scriptPath, script);
+    const output = execFileSync(process.execPath, ['--import', 'tsx', scriptPath], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    rmSync(path.dirname(scriptPath), { recursive: true, force: true });
+    expect(output.trim()).toBe('3');
   });
 });

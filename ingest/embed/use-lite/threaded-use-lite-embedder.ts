@@ -43,6 +43,9 @@ export class ThreadedUseLiteEmbedder extends BaseEmbedder {
     this.concurrency = workers.length;
     this.workers = new Set(workers);
     this.idle = [...workers];
+    // An idle worker does not keep the process alive, so a program that forgets close() still exits.
+    // A worker is referenced again while it embeds a batch that the caller awaits.
+    for (const entry of workers) entry.worker.unref();
     for (const entry of workers) this.watch(entry);
   }
 
@@ -88,7 +91,10 @@ export class ThreadedUseLiteEmbedder extends BaseEmbedder {
 
   private acquire(): Promise<UseLiteWorker> {
     const entry = this.idle.pop();
-    if (entry !== undefined) return Promise.resolve(entry);
+    if (entry !== undefined) {
+      entry.worker.ref();
+      return Promise.resolve(entry);
+    }
     if (this.workers.size === 0) return Promise.reject(noWorkersError());
     return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
   }
@@ -96,8 +102,12 @@ export class ThreadedUseLiteEmbedder extends BaseEmbedder {
   private release(entry: UseLiteWorker): void {
     if (!this.workers.has(entry)) return;
     const waiter = this.waiting.shift();
-    if (waiter !== undefined) waiter.resolve(entry);
-    else this.idle.push(entry);
+    if (waiter !== undefined) {
+      waiter.resolve(entry);
+      return;
+    }
+    entry.worker.unref();
+    this.idle.push(entry);
   }
 
   private watch(entry: UseLiteWorker): void {
