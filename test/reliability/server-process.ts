@@ -13,6 +13,7 @@ const CLI = path.join(ROOT, 'bin', 'docent.js');
 export class ServerProcess {
   private child: ChildProcess | undefined;
   private text = '';
+  private stderr = '';
   /** The admin key printed on the first start; later starts reuse it. */
   adminKey = '';
 
@@ -30,11 +31,16 @@ export class ServerProcess {
     return this.text;
   }
 
-  async start(timeoutMs = 60_000): Promise<void> {
+  /** The log lines (stderr) of every start; stdout carries only the banner and first admin key. */
+  logs(): string {
+    return this.stderr;
+  }
+
+  async start(timeoutMs = 60_000, args: readonly string[] = []): Promise<void> {
     const startedAt = this.text.length;
     const child = spawn(
       process.execPath,
-      [CLI, 'serve', '--host', '127.0.0.1', '--port', String(this.port)],
+      [CLI, 'serve', '--host', '127.0.0.1', '--port', String(this.port), ...args],
       {
         env: { ...process.env, DOCENT_LOG_LEVEL: 'info', ...this.env },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -42,7 +48,10 @@ export class ServerProcess {
     );
     this.child = child;
     child.stdout?.on('data', (chunk: Buffer) => (this.text += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (this.text += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.text += chunk.toString();
+      this.stderr += chunk.toString();
+    });
 
     const deadline = Date.now() + timeoutMs;
     for (;;) {
