@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,6 +25,11 @@ export class ServerProcess {
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Process id of the running server, or undefined before the first start. */
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   /** Everything every start of the server printed, stdout and stderr. */
@@ -117,4 +123,17 @@ export class ServerProcess {
     }
     return { status: response.status, body: parsed };
   }
+}
+
+/** Finds a free TCP port on 127.0.0.1 (the port may be taken again before it is used). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -1,9 +1,10 @@
 /* eslint-disable @typescript-eslint/no-unsafe-member-access -- supertest types response bodies as any; callers check their shape. */
-import { createServer } from 'node:net';
 import request from 'supertest';
 import { expect } from 'vitest';
 import type { Docent } from '../../services/docent.ts';
 import type { TestApp } from '../../services/api/test-app.ts';
+
+export { freePort } from './server-process.ts';
 
 export const bearer = (key: string): Record<string, string> => ({ Authorization: `Bearer ${key}` });
 
@@ -95,19 +96,6 @@ export function expectIndexesAgree(docent: Docent, collection = 'default'): void
   expect(counts.fts, `FTS5 rows of ${collection}`).toBe(counts.chunks);
   expect(counts.embeddings, `stored embeddings of ${collection}`).toBe(counts.chunks);
   expect(counts.dense, `HNSW entries of ${collection}`).toBe(counts.chunks);
-}
-
-/** Finds a free TCP port on 127.0.0.1 (the port may be taken again before it is used). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Polls `check` every 25 ms until it returns a value, or fails after `timeoutMs`. */
