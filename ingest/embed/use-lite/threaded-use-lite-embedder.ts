@@ -25,6 +25,9 @@ interface UseLiteWorker {
  * Universal Sentence Encoder lite on several worker threads. The TensorFlow.js wasm backend runs
  * on one thread in Node.js, so this is how use-lite uses more than one core. Batches go to idle
  * workers, and the vectors equal those of UseLiteEmbedder.
+ *
+ * NOTE: the speed-up is unproven. On a 2-core machine that other processes kept busy, two threads
+ * were no faster than one (measure-backends.ts, wasm against wasm-threads).
  */
 export class ThreadedUseLiteEmbedder extends BaseEmbedder {
   readonly id = 'use-lite';
