@@ -46,7 +46,7 @@ export class ThreadedUseLiteEmbedder extends BaseEmbedder {
     this.concurrency = workers.length;
     this.workers = new Set(workers);
     this.idle = [...workers];
-    // An idle worker does not keep the process alive, so a program that forgets close() still exits.
+    // An idle worker does not keep the process alive, so a program that never calls close() still exits.
     // A worker is referenced again while it embeds a batch that the caller awaits.
     for (const entry of workers) entry.worker.unref();
     for (const entry of workers) this.watch(entry);
