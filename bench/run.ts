@@ -13,6 +13,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     chunks: { type: 'string', default: '100000' },
     queries: { type: 'string', default: '200' },
+    distribution: { type: 'string', default: 'clustered' },
   },
 });
 const sections = new Set(
@@ -42,8 +43,16 @@ if (sections.has('ingest')) {
 }
 
 if (sections.has('scale')) {
-  const report = await runScaleBench({ chunkCount: Number(values.chunks), dimension: 512, queries: 100 });
-  console.log(`## Scale: ${report.chunks} synthetic chunks, ${report.dimension} dimensions\n`);
+  const distribution = values.distribution === 'uniform' ? 'uniform' : 'clustered';
+  const report = await runScaleBench({
+    chunkCount: Number(values.chunks),
+    dimension: 512,
+    queries: 100,
+    distribution,
+  });
+  console.log(
+    `## Scale: ${report.chunks} synthetic chunks, ${report.dimension} dimensions, ${report.distribution} vectors, efSearch ${report.efSearch}\n`,
+  );
   console.log('| measure | value |\n| --- | --- |');
   console.log(`| load time (SQLite, FTS5, HNSW) | ${format(report.loadSeconds)} s |`);
   console.log(

@@ -12,6 +12,8 @@ import { percentile, seededRandom } from './stats.ts';
 export interface ScaleReport {
   readonly chunks: number;
   readonly dimension: number;
+  readonly distribution: 'clustered' | 'uniform';
+  readonly efSearch: number;
   readonly loadSeconds: number;
   readonly hybridP50Ms: number;
   readonly hybridP95Ms: number;
@@ -39,6 +41,25 @@ class PresetEmbedder implements Embedder {
   }
 }
 
+/**
+ * Returns a vector near one of `centres`: the centre plus Gaussian noise of half its length,
+ * normalised. Real embeddings cluster by topic like this, whereas uniformly random 512-dimension
+ * vectors have almost equidistant neighbours, which no approximate index ranks well.
+ */
+function vectorNearCentre(
+  random: () => number,
+  centres: readonly Float32Array[],
+  dimension: number,
+): Float32Array {
+  const centre = centres[Math.floor(random() * centres.length)] ?? new Float32Array(dimension);
+  const noise = randomUnitVector(random, dimension);
+  const vector = centre.map((value, index) => value + 0.5 * (noise[index] ?? 0));
+  let norm = 0;
+  for (const value of vector) norm += value * value;
+  norm = Math.sqrt(norm);
+  return vector.map((value) => value / norm);
+}
+
 function randomUnitVector(random: () => number, dimension: number): Float32Array {
   const vector = new Float32Array(dimension);
   let norm = 0;
@@ -62,6 +83,7 @@ export async function runScaleBench(options: {
   chunkCount: number;
   dimension: number;
   queries: number;
+  distribution: 'clustered' | 'uniform';
 }): Promise<ScaleReport> {
   const random = seededRandom(42);
   const dataDir = mkdtempSync(path.join(tmpdir(), 'docent-scale-'));
@@ -76,6 +98,14 @@ export async function runScaleBench(options: {
     logger: silentLogger,
     createEmbedder: () => Promise.resolve(embedder),
   });
+
+  const centres = Array.from({ length: options.distribution === 'clustered' ? 2000 : 0 }, () =>
+    randomUnitVector(random, options.dimension),
+  );
+  const nextVector = (): Float32Array =>
+    options.distribution === 'clustered'
+      ? vectorNearCentre(random, centres, options.dimension)
+      : randomUnitVector(random, options.dimension);
 
   const vocabulary = Array.from({ length: 20_000 }, (_, index) => `w${index.toString(36)}`);
   const word = (): string => vocabulary[Math.floor(vocabulary.length * random() ** 3)] ?? 'w0';
@@ -105,7 +135,7 @@ export async function runScaleBench(options: {
       });
       offset += chunkText.length + 2;
     }
-    const embeddings = chunks.map(() => randomUnitVector(random, options.dimension));
+    const embeddings = chunks.map(nextVector);
     vectors.push(...embeddings);
     const { document } = docent.accept({
       bytes: new TextEncoder().encode(`${documentIndex}\n${text}`),
@@ -136,7 +166,7 @@ export async function runScaleBench(options: {
   );
 
   for (let query = 0; query < options.queries; query += 1) {
-    embedder.next = randomUnitVector(random, options.dimension);
+    embedder.next = nextVector();
     const text = `${word()} ${word()} ${word()}`;
     const started = performance.now();
     const { timings } = await docent.search(text, { collection: 'default', topK: 10, mode: 'hybrid' });
@@ -155,6 +185,8 @@ export async function runScaleBench(options: {
   return {
     chunks: options.chunkCount,
     dimension: options.dimension,
+    distribution: options.distribution,
+    efSearch: config.hnsw.efSearch,
     loadSeconds,
     hybridP50Ms: percentile(hybrid, 50),
     hybridP95Ms: percentile(hybrid, 95),
