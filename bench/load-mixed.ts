@@ -111,8 +111,9 @@ export async function runMixedLoad(options: MixedLoadOptions = {}): Promise<Mixe
       const client = async (): Promise<void> => {
         while (Date.now() < deadline) {
           const draw = random();
-          const kind: LoadKind =
-            draw < searchShare ? 'search' : draw < searchShare + askShare ? 'ask' : 'upload';
+          let kind: LoadKind = 'upload';
+          if (draw < searchShare) kind = 'search';
+          else if (draw < searchShare + askShare) kind = 'ask';
           const query = QUERIES[Math.floor(random() * QUERIES.length)]!;
           const started = performance.now();
           let status = 0;

@@ -3,10 +3,9 @@ import { DomHandler, Parser, type Options } from 'htmlparser2';
 import { DocentError } from '../../core/errors.ts';
 
 /**
- * Deepest element nesting accepted in HTML and in the XML parts of a DOCX. Browsers flatten
- * deeper trees (Blink stops nesting at 512 levels), and real documents stay far below this.
- * htmlparser2 keeps its open elements in an array that it shifts and searches on every tag, so a
- * page nested a million levels deep would take minutes; stopping here keeps the cost near linear.
+ * Deepest element nesting accepted in HTML and in the XML parts of a DOCX; real documents stay
+ * far below it. htmlparser2 shifts and searches its array of open elements on every tag, so a
+ * page nested a million levels deep takes minutes. Stopping at this depth keeps parsing fast.
  */
 export const MAX_MARKUP_DEPTH = 4096;
 

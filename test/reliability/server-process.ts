@@ -37,7 +37,7 @@ export class ServerProcess {
     return this.text;
   }
 
-  /** The log lines (stderr) of every start; stdout carries only the banner and first admin key. */
+  /** Returns the log lines (stderr) of every start; stdout carries only the banner and first admin key. */
   logs(): string {
     return this.stderr;
   }
