@@ -4,7 +4,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../core/config.ts';
 import { silentLogger } from '../core/logger.ts';
-import { createEmbedder } from '../ingest/embed/index.ts';
+import { createConfiguredEmbedder } from '../ingest/embed/index.ts';
 import { embeddingText } from '../ingest/pipeline.ts';
 import { Docent } from '../services/docent.ts';
 import { percentile, seededRandom } from './stats.ts';
@@ -55,8 +55,7 @@ export async function runIngestBench(options: { queries: number }): Promise<Inge
   const docent = await Docent.open({
     config,
     logger: silentLogger,
-    createEmbedder: (spec) =>
-      createEmbedder(spec, { modelsDir: config.modelsDir, batchSize: config.embedder.batchSize }),
+    createEmbedder: (spec) => createConfiguredEmbedder(spec, config),
   });
 
   try {
@@ -78,10 +77,7 @@ export async function runIngestBench(options: { queries: number }): Promise<Inge
     const chunks = docent.store.getChunks(record.id);
     const texts = chunks.map((chunk) => embeddingText(chunk, record.title));
     // A separate embedder instance, because the engine's one would answer from the embedding cache.
-    const raw = await createEmbedder(config.embedder.spec, {
-      modelsDir: config.modelsDir,
-      batchSize: config.embedder.batchSize,
-    });
+    const raw = await createConfiguredEmbedder(config.embedder.spec, config);
     await raw.embed(['warm up'], 'document');
     const rawStarted = performance.now();
     for (let start = 0; start < texts.length; start += config.embedder.batchSize) {

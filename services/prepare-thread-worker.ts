@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../core/config.ts';
 import { errorCodeOf, errorMessageOf } from './queue/job-queue.ts';
 import type { Embedder } from '../ingest/embed/embedder.ts';
-import { createEmbedder } from '../ingest/embed/index.ts';
+import { createConfiguredEmbedder } from '../ingest/embed/index.ts';
 import { prepareDocument } from '../ingest/pipeline.ts';
 import { encodePrepared } from './prepared-codec.ts';
 import type { PrepareThreadRequest, PrepareThreadResponse } from './prepare-thread.ts';
@@ -20,7 +20,7 @@ const controllers = new Map<number, AbortController>();
 function load(spec: string): Promise<Embedder> {
   let embedder = embedders.get(spec);
   if (embedder === undefined) {
-    embedder = createEmbedder(spec, { modelsDir: config.modelsDir, batchSize: config.embedder.batchSize });
+    embedder = createConfiguredEmbedder(spec, config);
     embedder.catch(() => embedders.delete(spec));
     embedders.set(spec, embedder);
   }

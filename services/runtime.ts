@@ -1,6 +1,6 @@
 import { loadConfig, type Config } from '../core/config.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
-import { createEmbedder } from '../ingest/embed/index.ts';
+import { createConfiguredEmbedder } from '../ingest/embed/index.ts';
 import { createAnswerGenerator } from '../generation/index.ts';
 import { Docent } from './docent.ts';
 
@@ -12,8 +12,7 @@ export async function openDocent(options: { config?: Config; logger?: Logger } =
   return Docent.open({
     config,
     logger,
-    createEmbedder: (spec) =>
-      createEmbedder(spec, { modelsDir: config.modelsDir, batchSize: config.embedder.batchSize }),
+    createEmbedder: (spec) => createConfiguredEmbedder(spec, config),
     generator,
   });
 }

@@ -1,3 +1,4 @@
+import type { Config } from '../../core/config.ts';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { DocentError } from '../../core/errors.ts';
@@ -106,4 +107,15 @@ function resolveModelDirectory(name: string, modelsDir: string): string {
     );
   }
   return directory;
+}
+
+/** Creates the embedder named by `spec` with the embedder settings of `config`. */
+export function createConfiguredEmbedder(spec: string, config: Config): Promise<Embedder> {
+  return createEmbedder(spec, {
+    modelsDir: config.modelsDir,
+    batchSize: config.embedder.batchSize,
+    threads: config.embedder.threads,
+    pooling: config.embedder.pooling,
+    prefix: config.embedder.prefix,
+  });
 }

@@ -25,7 +25,8 @@ export class BagOfWordsEmbedder implements Embedder {
         for (const word of text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []) {
           let hash = 2166136261;
           for (const character of word) hash = Math.imul(hash ^ (character.codePointAt(0) ?? 0), 16777619);
-          vector[(hash >>> 0) % this.dimension] += 1;
+          const bucket = (hash >>> 0) % this.dimension;
+          vector[bucket] = (vector[bucket] ?? 0) + 1;
         }
         const norm = Math.hypot(...vector) || 1;
         return vector.map((value) => value / norm);
