@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger.ts';
 import { DenseIndex } from '../index/dense-index.ts';
 import { Store, type CollectionRecord, type DocumentRecord, type PreparedDocument } from '../index/store.ts';
 import { CachedEmbedder } from '../ingest/embed/cached-embedder.ts';
+import { QueryBatchingEmbedder } from '../ingest/embed/query-batching-embedder.ts';
 import type { Embedder } from '../ingest/embed/embedder.ts';
 import { assertNotBlank } from '../ingest/parse/blank.ts';
 import type { ParsedDocument } from '../ingest/parse/types.ts';
@@ -421,11 +422,11 @@ export class Docent {
   /**
    * Wraps an embedder with the SQLite embedding cache (keyed by embedder id and text hash), so
    * unchanged chunks of a new document version, or of a reindex back to an earlier embedder,
-   * are not embedded again.
+   * are not embedded again, and batches concurrent query embeddings.
    */
   private withCache(embedder: Embedder): Embedder {
     const store = this.store;
-    return new CachedEmbedder(embedder, {
+    return new CachedEmbedder(new QueryBatchingEmbedder(embedder), {
       get: (embedderId, hashes) => store.getCachedEmbeddings(embedderId, hashes),
       put: (embedderId, entries) => store.putCachedEmbeddings(embedderId, entries),
     });
