@@ -99,8 +99,7 @@ export async function runParseFuzz(options: FuzzOptions): Promise<FuzzReport> {
           if (error.code === 'PARSE_LIMIT_EXCEEDED' && limitHits.length < 10)
             limitHits.push(`${input.name} (${input.mutation}): ${error.message}`);
         } else {
-          const reason =
-            error instanceof DocentError ? `${error.code}: ${error.message}` : String(error);
+          const reason = error instanceof DocentError ? `${error.code}: ${error.message}` : String(error);
           failures.push({ name: input.name, mutation: input.mutation, reason });
         }
       }
