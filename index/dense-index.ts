@@ -35,6 +35,8 @@ interface Sidecar {
  */
 export class DenseIndex {
   private index: hnswlib.HierarchicalNSW;
+  /** The collection's `dense_version` that this in-memory index reflects. */
+  version = 0;
   private liveCount = 0;
   private dirty = false;
 
@@ -74,6 +76,7 @@ export class DenseIndex {
         dense.index.readIndexSync(file, true);
         dense.index.setEf(parameters.efSearch);
         dense.liveCount = store.countChunks(collection.id);
+        dense.version = collection.denseVersion;
         return dense;
       } catch (error) {
         logger.warn(
@@ -93,7 +96,8 @@ export class DenseIndex {
       );
     }
     dense.rebuild(store);
-    dense.save(collection.denseVersion);
+    dense.version = collection.denseVersion;
+    dense.save();
     return dense;
   }
 
@@ -171,13 +175,13 @@ export class DenseIndex {
     return hits.slice(0, k);
   }
 
-  /** Writes the index atomically (temporary file, then rename), then its sidecar. */
-  save(denseVersion: number): void {
+  /** Writes the index atomically (temporary file, then rename), then its sidecar with `version`. */
+  save(): void {
     const temporary = `${this.file}.tmp`;
     this.index.writeIndexSync(temporary);
     renameSync(temporary, this.file);
     const sidecar: Sidecar = {
-      denseVersion,
+      denseVersion: this.version,
       embedderId: this.embedderId,
       dimension: this.dimension,
       m: this.parameters.m,

@@ -340,3 +340,30 @@ describe('sanitizeSource', () => {
     expect(sanitizeSource('..')).toBe('unnamed');
   });
 });
+
+describe('Docent with two processes', () => {
+  it('reloads the dense index after another process writes', async () => {
+    const context = await setup();
+    const server = context.docent;
+    await server.ingest({ bytes: bytes(manual), source: 'manual.md' });
+    expect((await sources(server, 'zebrafish', 'dense'))[0]?.text).toContain('zebrafish');
+
+    // A second engine on the same data folder stands for `docent ingest` beside a running server.
+    const second = await openTestDocent({ dataDir: context.dataDir });
+    await second.docent.ingest({
+      bytes: bytes('Tomatoes need sun and water every day.'),
+      source: 'garden.txt',
+    });
+    const { document } = await second.docent.ingest({
+      bytes: bytes('Platypus facts for the curious.'),
+      source: 'platypus.txt',
+    });
+    second.docent.deleteDocument(document.id);
+    await second.docent.close();
+
+    const results = await sources(server, 'tomatoes sun water', 'dense');
+    expect(results[0]?.source).toBe('garden.txt');
+    expect(results.some((result) => result.source === 'platypus.txt')).toBe(false);
+    expectIndexesAgree(server);
+  });
+});

@@ -181,6 +181,7 @@ export class Docent {
     // Open (or rebuild) the dense index before the write, so a rebuild cannot already contain the new chunks.
     const dense = this.denseIndex(collection);
     const { chunkIds, removedChunkIds } = this.store.applyPrepared(documentId, prepared);
+    this.advanceVersion(dense, collection.id);
 
     dense.remove(removedChunkIds);
     dense.add(
@@ -224,13 +225,26 @@ export class Docent {
 
   /** Deletes a document from SQLite, FTS5 and HNSW. */
   deleteDocument(documentId: string): DocumentRecord {
+    const existing = this.store.requireDocument(documentId);
+    const collection = this.store.getCollectionById(existing.collectionId);
+    const dense = collection === undefined ? undefined : this.denseIndex(collection);
     const { document, removedChunkIds } = this.store.deleteDocument(documentId);
-    const collection = this.store.getCollectionById(document.collectionId);
-    if (collection !== undefined) {
-      this.denseIndex(collection).remove(removedChunkIds);
+    if (dense !== undefined) {
+      this.advanceVersion(dense, dense.collectionId);
+      dense.remove(removedChunkIds);
       this.scheduleSave();
     }
     return document;
+  }
+
+  /**
+   * Records that this process's write moved the collection's dense version one step. When the
+   * store moved further, another process (for example `docent ingest` beside a running server)
+   * wrote too, so the index keeps its old version and is reloaded at the next search.
+   */
+  private advanceVersion(dense: DenseIndex, collectionId: number): void {
+    const current = this.store.getCollectionById(collectionId)?.denseVersion;
+    if (current === dense.version + 1) dense.version = current;
   }
 
   deleteCollection(name: string): void {
@@ -309,7 +323,8 @@ export class Docent {
     })();
     const switched = this.store.requireCollection(collectionName);
     target.rebuild(this.store);
-    target.save(switched.denseVersion);
+    target.version = switched.denseVersion;
+    target.save();
     const old = this.denseIndexes.get(oldKey);
     this.denseIndexes.delete(oldKey);
     this.denseIndexes.set(this.denseKey(switched), target);
@@ -382,9 +397,21 @@ export class Docent {
     );
   }
 
+  /**
+   * Returns the collection's dense index, loading it on first use. An index whose version is
+   * behind the store's was changed by another process, so it is reloaded (from its file when
+   * that process saved it, else rebuilt from SQLite).
+   */
   denseIndex(collection: CollectionRecord): DenseIndex {
     const key = this.denseKey(collection);
     let dense = this.denseIndexes.get(key);
+    if (dense !== undefined && dense.version !== collection.denseVersion) {
+      this.logger.info(
+        { collection: collection.name, indexVersion: dense.version, storeVersion: collection.denseVersion },
+        'Another process changed the collection; reloading its dense index',
+      );
+      dense = undefined;
+    }
     if (dense === undefined) {
       dense = DenseIndex.open(this.store, collection, this.denseDirectory(), this.config.hnsw, this.logger);
       this.denseIndexes.set(key, dense);
@@ -439,8 +466,7 @@ export class Docent {
     this.firstUnsavedAt = undefined;
     for (const dense of this.denseIndexes.values()) {
       if (!dense.needsSave) continue;
-      const collection = this.store.getCollectionById(dense.collectionId);
-      if (collection !== undefined) dense.save(collection.denseVersion);
+      dense.save();
     }
   }
 
