@@ -261,7 +261,10 @@ describe('parseDocument', () => {
   it('asks for OCR on a PDF without text', async () => {
     const bytes = await pagedPdf(2, false);
     if (await ocrAvailable()) {
-      await parse(bytes, 'scan.pdf');
+      // The pages hold only a grey rectangle, so OCR runs and finds no text to index.
+      const error = await parseError(bytes, 'scan.pdf');
+      expect(error.code).toBe('EMPTY_DOCUMENT');
+      expect(error.message).toContain('OCR');
       return;
     }
     const error = await parseError(bytes, 'scan.pdf');
