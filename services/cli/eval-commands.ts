@@ -15,6 +15,9 @@ import { toSourceChunks } from '../docent.ts';
 import { withDocent } from './context.ts';
 import { positiveInteger } from './options.ts';
 
+/** Benchmark collections live in this folder inside DOCENT_DATA_DIR, apart from the user's documents. */
+const EVAL_DATA = { dataSubfolder: 'eval' };
+
 const progressLine = (label: string) => (done: number, total: number) => {
   if (process.stderr.isTTY) process.stderr.write(`\r${label} ${done}/${total}`);
 };
@@ -42,7 +45,7 @@ export function registerEvalCommands(program: Command): void {
             ? JSON.stringify(report, null, 2)
             : formatRetrievalReport(report, docent.embedder.id),
         );
-      });
+      }, EVAL_DATA);
     });
 
   evaluate
@@ -97,7 +100,7 @@ export function registerEvalCommands(program: Command): void {
           });
           if (process.stderr.isTTY) process.stderr.write('\n');
           console.log(options.json === true ? JSON.stringify(report, null, 2) : formatAnswerReport(report));
-        });
+        }, EVAL_DATA);
       },
     );
 }

@@ -1,9 +1,12 @@
 import { Command, CommanderError } from 'commander';
 import { loadConfig } from '../../core/config.ts';
 import { isDocentError } from '../../core/errors.ts';
+import { exitOnClosedPipe } from './context.ts';
 import { registerCorpusCommands } from './corpus-commands.ts';
 import { registerEvalCommands } from './eval-commands.ts';
 import { registerExtraCommands } from './extra-commands.ts';
+
+exitOnClosedPipe();
 
 const program = new Command()
   .name('docent')
