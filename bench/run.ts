@@ -2,10 +2,11 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { runGenerationBench } from './generation.ts';
 import { runIngestBench } from './ingest.ts';
+import { runMixedLoad } from './load-mixed.ts';
 import { runScaleBench } from './scale.ts';
 
 /**
- * `npm run bench [-- --only ingest,scale,generation] [--chunks N]`: runs the benchmarks and prints
+ * `npm run bench [-- --only ingest,scale,generation,load] [--chunks N]`: runs the benchmarks and prints
  * Markdown tables with the machine they ran on, ready for docs/benchmarks.md.
  */
 const { values } = parseArgs({
@@ -17,7 +18,7 @@ const { values } = parseArgs({
   },
 });
 const sections = new Set(
-  (values.only ?? 'ingest,scale,generation').split(',').map((section) => section.trim()),
+  (values.only ?? 'ingest,scale,generation,load').split(',').map((section) => section.trim()),
 );
 const format = (value: number, digits = 1): string => value.toFixed(digits);
 
@@ -69,4 +70,22 @@ if (sections.has('generation')) {
   console.log('## Generation (tiny ONNX fixtures built by the tests, not a real model)\n');
   await runGenerationBench();
   console.log();
+}
+
+if (sections.has('load')) {
+  const report = await runMixedLoad({ durationMs: 60_000, clients: 50, runs: 2 });
+  console.log(
+    `## Mixed load: ${report.clients} clients, ${report.durationMs / 1000} s per run, embedder ${report.embedder}\n`,
+  );
+  console.log(
+    '| run | requests | errors | requests/s | search p50 / p95 (ms) | ask p50 / p95 (ms) | upload p50 / p95 (ms) | server RSS (MB) |',
+  );
+  console.log('| --- | ---: | ---: | ---: | --- | --- | --- | ---: |');
+  report.runs.forEach((run, index) => {
+    const { search, ask, upload } = run.byKind;
+    console.log(
+      `| ${index + 1} | ${run.requests} | ${run.errors} | ${format(run.requestsPerSecond)} | ${format(search.p50Ms, 0)} / ${format(search.p95Ms, 0)} | ${format(ask.p50Ms, 0)} / ${format(ask.p95Ms, 0)} | ${format(upload.p50Ms, 0)} / ${format(upload.p95Ms, 0)} | ${format(run.serverRssMb, 0)} |`,
+    );
+  });
+  console.log(`\nRSS after the last run / after the first: ${format(report.rssGrowth, 2)}\n`);
 }
