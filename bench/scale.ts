@@ -109,7 +109,6 @@ export async function runScaleBench(options: {
 
   const vocabulary = Array.from({ length: 20_000 }, (_, index) => `w${index.toString(36)}`);
   const word = (): string => vocabulary[Math.floor(vocabulary.length * random() ** 3)] ?? 'w0';
-  const vectors: Float32Array[] = [];
 
   const loadStarted = performance.now();
   const perDocument = 100;
@@ -136,7 +135,6 @@ export async function runScaleBench(options: {
       offset += chunkText.length + 2;
     }
     const embeddings = chunks.map(nextVector);
-    vectors.push(...embeddings);
     const { document } = docent.accept({
       bytes: new TextEncoder().encode(`${documentIndex}\n${text}`),
       source: `synthetic-${documentIndex}.txt`,
@@ -161,25 +159,39 @@ export async function runScaleBench(options: {
   const sparse: number[] = [];
   let recallSum = 0;
   const collection = docent.store.requireCollection('default');
-  const chunkIds = [...docent.store.iterateEmbeddings(collection.id, embedder.id)].map(
-    (entry) => entry.chunkId,
-  );
+  const queries = Array.from({ length: options.queries }, () => ({
+    vector: nextVector(),
+    text: `${word()} ${word()} ${word()}`,
+  }));
 
-  for (let query = 0; query < options.queries; query += 1) {
-    embedder.next = nextVector();
-    const text = `${word()} ${word()} ${word()}`;
+  const found: DenseHitIds[] = [];
+  for (const query of queries) {
+    embedder.next = query.vector;
     const started = performance.now();
-    const { timings } = await docent.search(text, { collection: 'default', topK: 10, mode: 'hybrid' });
+    const { timings } = await docent.search(query.text, { collection: 'default', topK: 10, mode: 'hybrid' });
     hybrid.push(performance.now() - started - timings.embedMs);
     dense.push(timings.denseMs);
     sparse.push(timings.sparseMs);
-
-    const found = docent.denseIndex(collection).search(embedder.next, 10, docent.store);
-    const exact = bruteForceTop(vectors, chunkIds, embedder.next, 10);
-    recallSum += found.filter((hit) => exact.has(hit.chunkId)).length / 10;
+    found.push(
+      docent
+        .denseIndex(collection)
+        .search(query.vector, 10, docent.store)
+        .map((hit) => hit.chunkId),
+    );
   }
-
+  // Peak memory is read before the exact search, which streams every stored vector once.
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
+
+  const exact = exactTopK(
+    docent.store.iterateEmbeddings(collection.id, embedder.id),
+    queries.map((query) => query.vector),
+    10,
+  );
+  found.forEach((ids, index) => {
+    const truth = exact[index] ?? new Set<number>();
+    recallSum += ids.filter((id) => truth.has(id)).length / 10;
+  });
+
   await docent.close();
   rmSync(dataDir, { recursive: true, force: true });
   return {
@@ -197,18 +209,33 @@ export async function runScaleBench(options: {
   };
 }
 
-function bruteForceTop(
-  vectors: readonly Float32Array[],
-  ids: readonly number[],
-  query: Float32Array,
+type DenseHitIds = number[];
+
+/**
+ * Returns, for each query, the ids of its k nearest stored vectors by dot product (the vectors
+ * are unit length, so this is cosine order), in one pass over the store without holding the
+ * vectors in memory.
+ */
+function exactTopK(
+  stored: Iterable<{ chunkId: number; vector: Float32Array }>,
+  queries: readonly Float32Array[],
   k: number,
-): Set<number> {
-  const scored = vectors.map((vector, index) => {
-    let dot = 0;
-    for (let dimension = 0; dimension < vector.length; dimension += 1)
-      dot += (vector[dimension] ?? 0) * (query[dimension] ?? 0);
-    return { id: ids[index] ?? -1, dot };
-  });
-  scored.sort((left, right) => right.dot - left.dot);
-  return new Set(scored.slice(0, k).map((entry) => entry.id));
+): Array<Set<number>> {
+  const best = queries.map(() => [] as Array<{ id: number; dot: number }>);
+  for (const { chunkId, vector } of stored) {
+    queries.forEach((query, index) => {
+      let dot = 0;
+      for (let dimension = 0; dimension < vector.length; dimension += 1) {
+        dot += (vector[dimension] ?? 0) * (query[dimension] ?? 0);
+      }
+      const list = best[index];
+      if (list === undefined) return;
+      if (list.length < k || dot > (list[list.length - 1]?.dot ?? -Infinity)) {
+        list.push({ id: chunkId, dot });
+        list.sort((left, right) => right.dot - left.dot);
+        if (list.length > k) list.pop();
+      }
+    });
+  }
+  return best.map((list) => new Set(list.map((entry) => entry.id)));
 }
