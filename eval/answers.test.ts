@@ -192,12 +192,13 @@ describe.skipIf(!existsSync(XQUAD_EN))('evaluateAnswers on XQuAD-en (needs ../sh
     });
 
     expect(report.questions).toBe(400);
-    // Measured on these 400 questions with the refusal threshold at 0.78: containment 0.873,
-    // citation precision 0.960, refusals with the paragraph withheld 0.51, false refusals 0.038.
+    // Measured on these 400 questions with the refusal threshold at 0.78 and the coverage rules:
+    // containment 0.865, citation precision 0.963, refusals with the paragraph withheld 0.665,
+    // false refusals 0.060.
     // The bounds leave a little room for scoring changes.
     expect(report.containment).toBeGreaterThanOrEqual(0.85);
     expect(report.citationPrecision).toBeGreaterThanOrEqual(0.95);
-    expect(report.withheldRefusalRate).toBeGreaterThanOrEqual(0.45);
-    expect(report.falseRefusalRate).toBeLessThanOrEqual(0.06);
+    expect(report.withheldRefusalRate).toBeGreaterThanOrEqual(0.6);
+    expect(report.falseRefusalRate).toBeLessThanOrEqual(0.08);
   });
 });

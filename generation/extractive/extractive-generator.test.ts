@@ -283,3 +283,33 @@ describe.skipIf(!existsSync(DEBIAN_REFERENCE))(
     });
   },
 );
+
+describe('ExtractiveGenerator with a one-word match', () => {
+  it('refuses when the sentence shares one word with the question', async () => {
+    const generator = new ExtractiveGenerator();
+    const text = 'To widen the margins, call par(mar = c(7, 4, 4, 2) + 0.1) before plotting.';
+    const sources = [
+      {
+        n: 1,
+        chunkId: 1,
+        documentId: 'faq',
+        source: 'R-FAQ.pdf',
+        page: 40,
+        start: 0,
+        end: text.length,
+        text,
+        headingPath: [],
+        score: 1,
+      },
+    ];
+    let answer: Answer | undefined;
+    for await (const event of generator.stream({
+      question: 'What is the weather on Mars tomorrow?',
+      sources,
+    })) {
+      if (event.type === 'done') answer = event.answer;
+    }
+    expect(answer?.refused).toBe(true);
+    expect(answer?.citations).toEqual([]);
+  });
+});

@@ -19,6 +19,9 @@ export interface ScoreWeights {
 
 // NOTE: the weights were tuned on XQuAD-en with the BM25 search of eval/answers.ts, and minScore
 // re-measured with the hybrid retriever (`docent eval answers`); other corpora may need other values.
+/** Default `minCoverage`; see SentenceSelectionOptions. */
+export const MIN_COVERAGE = 0.25;
+
 export const DEFAULT_SCORE_WEIGHTS: ScoreWeights = Object.freeze({
   sentenceCoverage: 0.6,
   chunkCoverage: 0.5,
@@ -43,6 +46,12 @@ export interface SentenceSelectionOptions {
    * characters runs higher on unrelated passages than coverage counted in words. Default 1.0.
    */
   readonly characterMinScore?: number;
+  /**
+   * Minimum IDF-weighted share of the question's content terms that the best sentence must
+   * contain. It stops a top-ranked chunk from carrying a sentence that matches one rare word only
+   * (e.g. "mar" for a question about Mars). Default MIN_COVERAGE.
+   */
+  readonly minCoverage?: number;
   /**
    * A further sentence from the best sentence's chunk must reach this share of the best sentence's
    * own relevance (the score without the chunk-level parts). Default 0.1.
@@ -87,6 +96,8 @@ interface Candidate {
   score: number;
   /** The part of the score that comes from the sentence itself. */
   sentenceScore: number;
+  /** IDF-weighted share of the question's content terms found in the sentence, 0..1. */
+  coverage: number;
 }
 
 const K1 = 1.2;
@@ -120,7 +131,14 @@ export function selectSentences(
   scoreCandidates(question, queryTerms, candidates, weights);
   const ranked = [...candidates].sort((a, b) => b.score - a.score);
   const best = ranked[0];
-  if (best === undefined || best.score < minScore) return { sentences: [], bestScore: best?.score ?? 0 };
+  if (
+    best === undefined ||
+    best.score < minScore ||
+    best.coverage < (options.minCoverage ?? MIN_COVERAGE) ||
+    matchedTerms(queryTerms, best) < Math.min(2, new Set(queryTerms).size)
+  ) {
+    return { sentences: [], bestScore: best?.score ?? 0 };
+  }
 
   const chosen: Candidate[] = [best];
   for (const candidate of ranked.slice(1)) {
@@ -159,6 +177,7 @@ function collectCandidates(sources: readonly SourceChunk[]): Candidate[] {
         termSet: new Set(terms),
         score: 0,
         sentenceScore: 0,
+        coverage: 0,
       });
     }
   });
@@ -211,8 +230,19 @@ function scoreCandidates(
     const chunkRelevance = weights.chunkCoverage * (chunkCoverage.get(candidate.source.n) ?? 0);
 
     candidate.sentenceScore = sentenceRelevance * factor;
+    candidate.coverage = sentenceCoverage;
     candidate.score = (sentenceRelevance + chunkRelevance) * factor + weights.rank / (1 + candidate.rank);
   });
+}
+
+/**
+ * Counts the distinct question terms in the candidate's chunk. A chunk sharing a single word with
+ * a question of several words (e.g. "mar" with "weather on Mars tomorrow") holds no answer. The
+ * chunk, not the sentence, is counted because answer sentences often refer back with a pronoun.
+ */
+function matchedTerms(queryTerms: readonly string[], candidate: Candidate): number {
+  const chunkTerms = new Set(contentTerms(candidate.source.text));
+  return new Set(queryTerms.filter((term) => chunkTerms.has(term))).size;
 }
 
 /** IDF-weighted share of the query terms present in `terms`, 0..1. */
