@@ -20,7 +20,7 @@ export interface ScoreWeights {
 // NOTE: the weights were tuned on XQuAD-en with the BM25 search of eval/answers.ts, and minScore
 // re-measured with the hybrid retriever (`docent eval answers`); other corpora may need other values.
 /** Default `minCoverage`; see SentenceSelectionOptions. */
-export const MIN_COVERAGE = 0.25;
+export const MIN_COVERAGE = 0.2;
 
 export const DEFAULT_SCORE_WEIGHTS: ScoreWeights = Object.freeze({
   sentenceCoverage: 0.6,
