@@ -183,7 +183,16 @@ async function applyJob(options: OwnerHandlerOptions, payload: ApplyPayload): Pr
   const data = (payload.data ?? {}) as { code?: string; message?: string; uploadRef?: string };
 
   if (payload.kind === APPLY_INGEST_FAILED) {
-    if (docent.store.getDocument(documentId) !== undefined) {
+    const document = docent.store.getDocument(documentId);
+    if (document?.status === 'indexed') {
+      // A retried ingest job can fail after an earlier attempt's result was already applied, e.g.
+      // when Redis went away after storing the apply job but before acknowledging it. The indexed
+      // document stands; the late failure is only logged.
+      options.logger.warn(
+        { documentId, sourceJobId: payload.sourceJobId, code: data.code },
+        'Ignoring an ingest failure for a document that is already indexed',
+      );
+    } else if (document !== undefined) {
       docent.store.markFailed(documentId, data.code ?? 'PARSE_FAILED', data.message ?? 'Ingest failed.');
     }
     if (data.uploadRef !== undefined) await releaseUpload(options, data.uploadRef);
