@@ -5,7 +5,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DocentError } from '../../core/errors.ts';
 import type { GenerationEvent, GenerationRequest, Generator } from '../../generation/types.ts';
-import { openTestApp, type TestApp } from './test-app.ts';
+import { bearer, openTestApp, parseSse, type TestApp } from './test-app.ts';
 
 const CATS = `# Cats
 
@@ -15,24 +15,6 @@ The cat sleeps on the warm mat every afternoon. Cats purr when they are happy.
 
 Dogs bark at the mailman. The dog is a loyal animal that guards the house.
 `;
-
-const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
-
-interface SseEvent {
-  event: string;
-  data: unknown;
-}
-
-function parseSse(text: string): SseEvent[] {
-  return text
-    .split('\n\n')
-    .filter((block) => block.trim() !== '' && !block.startsWith(':'))
-    .map((block) => {
-      const event = /^event: (.*)$/m.exec(block)?.[1] ?? 'message';
-      const data = /^data: (.*)$/m.exec(block)?.[1] ?? 'null';
-      return { event, data: data === '[DONE]' ? data : (JSON.parse(data) as unknown) };
-    });
-}
 
 async function upload(
   test: TestApp,

@@ -79,3 +79,23 @@ export async function openTestApp(
     },
   };
 }
+
+/** Builds the Authorization header of a bearer key. */
+export const bearer = (key: string): Record<string, string> => ({ Authorization: `Bearer ${key}` });
+
+export interface SseEvent {
+  readonly event: string;
+  readonly data: unknown;
+}
+
+/** Splits a text/event-stream body into events with parsed JSON data. */
+export function parseSse(text: string): SseEvent[] {
+  return text
+    .split('\n\n')
+    .filter((block) => block.trim() !== '' && !block.startsWith(':'))
+    .map((block) => {
+      const event = /^event: (.*)$/m.exec(block)?.[1] ?? 'message';
+      const data = /^data: (.*)$/m.exec(block)?.[1] ?? 'null';
+      return { event, data: data === '[DONE]' ? data : (JSON.parse(data) as unknown) };
+    });
+}

@@ -6,24 +6,9 @@ import type { TestApp } from '../../services/api/test-app.ts';
 
 export { freePort } from './server-process.ts';
 
-export const bearer = (key: string): Record<string, string> => ({ Authorization: `Bearer ${key}` });
+import { bearer } from '../../services/api/test-app.ts';
 
-export interface SseEvent {
-  readonly event: string;
-  readonly data: unknown;
-}
-
-/** Splits a text/event-stream body into events with parsed JSON data. */
-export function parseSse(text: string): SseEvent[] {
-  return text
-    .split('\n\n')
-    .filter((block) => block.trim() !== '' && !block.startsWith(':'))
-    .map((block) => {
-      const event = /^event: (.*)$/m.exec(block)?.[1] ?? 'message';
-      const data = /^data: (.*)$/m.exec(block)?.[1] ?? 'null';
-      return { event, data: data === '[DONE]' ? data : (JSON.parse(data) as unknown) };
-    });
-}
+export { bearer, parseSse, type SseEvent } from '../../services/api/test-app.ts';
 
 /** Posts files as multipart/form-data to `/v1/documents` with the writer key. */
 export function upload(
