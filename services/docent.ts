@@ -256,8 +256,8 @@ export class Docent {
   }
 
   /**
-   * Marks documents left `queued` or `processing` by a process that stopped as failed, so
-   * that nothing stays in between states; callers with a persistent queue resume them instead.
+   * Marks documents left `queued` or `processing` by a stopped process as failed, so that none
+   * stays in between states. Callers with a persistent queue resume such documents instead.
    */
   failInterrupted(): number {
     let count = 0;
@@ -299,8 +299,8 @@ export class Docent {
       embedder.dimension,
     );
 
-    // Chunks written while embedding are picked up by the next pass; the last pass finds none
-    // and switches in the same synchronous step, so no chunk misses the new index.
+    // Chunks written while embedding are picked up by the next pass. The last pass finds none
+    // and the switch follows in the same synchronous step, so no chunk misses the new index.
     for (;;) {
       const missing = this.chunksWithoutEmbedding(collection.id, embedder.id);
       if (missing.length === 0) break;
@@ -447,9 +447,9 @@ export class Docent {
   }
 
   /**
-   * Wraps an embedder with the SQLite embedding cache (keyed by embedder id and text hash), so
-   * unchanged chunks of a new document version, or of a reindex back to an earlier embedder,
-   * are not embedded again, and batches concurrent query embeddings.
+   * Wraps an embedder with the SQLite embedding cache, keyed by embedder id and text hash, so
+   * unchanged chunks of a new document version are not embedded again. The wrapper also batches
+   * concurrent query embeddings.
    */
   private withCache(embedder: Embedder): Embedder {
     const store = this.store;
