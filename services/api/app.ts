@@ -141,9 +141,10 @@ function apiRouter(context: ApiContext, options: AppOptions): Router {
     response.status(201).json(docent.ensureCollection(body.name));
   });
 
-  router.delete('/collections/:id', requireRole('writer'), (request, response) => {
-    assertCollectionAccess(request, pathParameter(request, 'id'));
-    docent.deleteCollection(pathParameter(request, 'id'));
+  router.delete('/collections/:name', requireRole('writer'), (request, response) => {
+    const name = pathParameter(request, 'name');
+    assertCollectionAccess(request, name);
+    docent.deleteCollection(name);
     response.status(204).end();
   });
 

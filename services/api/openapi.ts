@@ -30,8 +30,8 @@ const operations: Record<string, Record<string, Operation>> = {
     get: { summary: 'List collections with document and chunk counts' },
     post: { summary: 'Create a collection', role: 'writer', body: createCollectionSchema, success: 201 },
   },
-  '/collections/{id}': {
-    delete: { summary: 'Delete a collection with its documents', role: 'writer', success: 204 },
+  '/collections/{name}': {
+    delete: { summary: 'Delete a collection, by name, with its documents', role: 'writer', success: 204 },
   },
   '/documents': {
     get: { summary: 'List documents', query: listDocumentsQuerySchema },

@@ -162,6 +162,24 @@ export function registerCorpusCommands(program: Command): void {
     });
 
   program
+    .command('delete-collection')
+    .description('Delete a collection with all its documents')
+    .argument('<name>', 'collection name, as shown by `docent list`')
+    .action(async (name: string) => {
+      await withDocent((docent) => {
+        const collection = docent.store.listCollections().find((entry) => entry.name === name);
+        if (collection === undefined) {
+          throw new DocentError(
+            'NOT_FOUND',
+            `No collection named "${name}". List the collections with \`docent list\`.`,
+          );
+        }
+        docent.deleteCollection(name);
+        console.log(`Deleted collection ${name} (${collection.documentCount} documents)`);
+      });
+    });
+
+  program
     .command('list')
     .description('List collections and documents')
     .option('-c, --collection <name>', 'only this collection')
@@ -184,6 +202,12 @@ export function registerCorpusCommands(program: Command): void {
         });
         if (options.json === true) {
           console.log(JSON.stringify({ collections, documents }, null, 2));
+          return;
+        }
+        if (collections.length === 0) {
+          console.log(
+            `No collections in ${docent.config.dataDir} yet. Add documents with \`docent ingest <path>\`.`,
+          );
           return;
         }
         for (const collection of collections) {

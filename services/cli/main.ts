@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { loadConfig } from '../../core/config.ts';
 import { isDocentError } from '../../core/errors.ts';
@@ -8,8 +9,13 @@ import { registerExtraCommands } from './extra-commands.ts';
 
 exitOnClosedPipe();
 
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
 const program = new Command()
   .name('docent')
+  .version(version)
   .description('Ingest documents and answer questions about them with cited sources.')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
