@@ -3,23 +3,11 @@ import path from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { AutoTokenizer, env, type PreTrainedTokenizer } from '@huggingface/transformers';
 import { DocentError } from '../../core/errors.ts';
-import type { Config } from '../../core/config.ts';
 import { KvCache, type KvLayout } from './kv-cache.ts';
 import type { ChatMessage, PromptTokenizer } from './prompt.ts';
+import { dtypeFileSuffix, type GenerationDtype } from './dtypes.ts';
 
-export type GenerationDtype = Config['generation']['dtype'];
-
-/** Weight file names of the Transformers.js layout, by dtype. */
-export const dtypeFileSuffix: Record<GenerationDtype, string> = {
-  fp32: '',
-  fp16: '_fp16',
-  q8: '_quantized',
-  int8: '_int8',
-  uint8: '_uint8',
-  q4: '_q4',
-  q4f16: '_q4f16',
-  bnb4: '_bnb4',
-};
+export { dtypeFileSuffix, type GenerationDtype } from './dtypes.ts';
 
 export interface CausalLmOptions {
   readonly dtype: GenerationDtype;

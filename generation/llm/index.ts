@@ -3,11 +3,10 @@ import type { Logger } from '../../core/logger.ts';
 import { listModels, type InstalledModel } from '../models/list.ts';
 import { resolvePreset } from '../models/presets.ts';
 import type { Scheduler } from '../scheduler.ts';
-import { CausalLm } from './causal-lm.ts';
 import { LlmGenerator } from './llm-generator.ts';
 
 export { LlmGenerator, type LlmGeneratorOptions, type LlmRequestStats } from './llm-generator.ts';
-export { CausalLm, type GenerationDtype } from './causal-lm.ts';
+export type { GenerationDtype } from './dtypes.ts';
 
 export type GeneratorChoice =
   | { readonly kind: 'llm'; readonly generator: LlmGenerator; readonly model: InstalledModel }
@@ -57,6 +56,8 @@ export async function createGenerator(
     }
   }
 
+  // Loaded on demand: onnxruntime and Transformers.js take seconds to import.
+  const { CausalLm } = await import('./causal-lm.ts');
   const causalLm = await CausalLm.load(model.directory, { dtype, threads: config.generation.threads });
   const generator = new LlmGenerator({
     model: causalLm,

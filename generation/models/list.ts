@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { dtypeFileSuffix, type GenerationDtype } from '../llm/causal-lm.ts';
+import { dtypeFileSuffix, type GenerationDtype } from '../llm/dtypes.ts';
 import { MODEL_PRESETS } from './presets.ts';
 
 export interface InstalledModel {

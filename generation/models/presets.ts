@@ -1,4 +1,4 @@
-import type { GenerationDtype } from '../llm/causal-lm.ts';
+import type { GenerationDtype } from '../llm/dtypes.ts';
 
 export interface ModelPreset {
   /** Short name for `docent models pull <name>`. */

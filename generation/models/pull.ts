@@ -6,7 +6,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { DocentError } from '../../core/errors.ts';
-import { dtypeFileSuffix, type GenerationDtype } from '../llm/causal-lm.ts';
+import { dtypeFileSuffix, type GenerationDtype } from '../llm/dtypes.ts';
 import { resolvePreset } from './presets.ts';
 
 export interface PullOptions {

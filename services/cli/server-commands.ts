@@ -4,8 +4,7 @@ import { DocentError } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/logger.ts';
 import { KeyStore, ROLES, isRole } from '../auth/key-store.ts';
 import { openDocent } from '../runtime.ts';
-import { startServer, type RunningServer } from '../server.ts';
-import { runWorker } from '../worker.ts';
+import type { RunningServer } from '../server.ts';
 import { positiveInteger } from './options.ts';
 
 /** Registers `serve`, `worker` and `keys`. */
@@ -38,6 +37,8 @@ export function registerServerCommands(program: Command): void {
       const docent = await openDocent({ config, logger });
       let server: RunningServer;
       try {
+        // Imported here so that other commands do not load Express and BullMQ.
+        const { startServer } = await import('../server.ts');
         server = await startServer({
           config,
           logger,
@@ -75,6 +76,7 @@ export function registerServerCommands(program: Command): void {
     .action(async (options: { concurrency?: number }) => {
       const config = loadConfig();
       const logger = createLogger(config.logLevel, 'docent-worker');
+      const { runWorker } = await import('../worker.ts');
       const worker = runWorker({
         config,
         logger,
