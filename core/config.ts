@@ -87,6 +87,23 @@ const configSchema = z
     DOCENT_WORKER_CONCURRENCY: integer(1, 64).default(1),
     /** Delay before the first retry; each later retry waits twice as long as the previous one. */
     DOCENT_QUEUE_BACKOFF_MS: integer(0, 3_600_000).default(2000),
+    /**
+     * Lock period of running Redis jobs, in ms. A worker renews its lock every half period. The
+     * stalled-job check runs once per period, so a killed worker's job runs again on another worker
+     * one to three periods later. A worker whose event loop blocks for longer loses its running job.
+     */
+    DOCENT_QUEUE_LOCK_MS: z.coerce
+      .number({ error: 'must be a whole number of milliseconds, e.g. 30000 (the default)' })
+      .int({ error: 'must be a whole number of milliseconds, e.g. 30000 (the default)' })
+      .min(1000, {
+        error:
+          'must be at least 1000 ms, because a shorter lock can expire between two renewals by a busy worker; set 1000 or more, e.g. 30000 (the default)',
+      })
+      .max(3_600_000, {
+        error:
+          "must be at most 3600000 ms (one hour), because a killed worker's job stays locked that long; set 3600000 or less, e.g. 30000 (the default)",
+      })
+      .default(30_000),
     /** How long shutdown waits for running jobs before handing them back to the queue for a later retry. */
     DOCENT_QUEUE_SHUTDOWN_TIMEOUT_MS: integer(0, 3_600_000).default(30_000),
     /** Lifetime of uploaded bytes and large job results stored in Redis for remote workers. */
@@ -165,6 +182,7 @@ export interface Config {
     readonly attempts: number;
     readonly workerConcurrency: number;
     readonly backoffMs: number;
+    readonly lockMs: number;
     readonly shutdownTimeoutMs: number;
     readonly blobTtlSeconds: number;
     readonly blobMaxBytes: number;
@@ -250,6 +268,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       attempts: raw.DOCENT_QUEUE_ATTEMPTS,
       workerConcurrency: raw.DOCENT_WORKER_CONCURRENCY,
       backoffMs: raw.DOCENT_QUEUE_BACKOFF_MS,
+      lockMs: raw.DOCENT_QUEUE_LOCK_MS,
       shutdownTimeoutMs: raw.DOCENT_QUEUE_SHUTDOWN_TIMEOUT_MS,
       blobTtlSeconds: raw.DOCENT_BLOB_TTL_SECONDS,
       blobMaxBytes: raw.DOCENT_BLOB_MAX_BYTES,

@@ -76,6 +76,12 @@ const migrations: readonly string[] = [
     tokenize = 'porter unicode61 remove_diacritics 2'
   );
   `,
+  // Upload order of the versions of one source name, so that the version uploaded last wins however
+  // their ingest jobs finish. Existing rows take their insertion order.
+  `
+  ALTER TABLE documents ADD COLUMN source_version INTEGER NOT NULL DEFAULT 0;
+  UPDATE documents SET source_version = rowid;
+  `,
 ];
 
 export function migrate(db: Database): void {

@@ -253,9 +253,9 @@ export class Store {
   // Documents
 
   /**
-   * Registers an upload in `queued` state. When the same bytes are already in the collection,
-   * returns that document instead and `duplicate: true`; concurrent identical uploads are
-   * serialised by the unique (collection, sha256) index.
+   * Registers an upload in `queued` state, as the newest version of its source name. When the
+   * same bytes are already in the collection, returns that document instead and `duplicate: true`.
+   * The unique (collection, sha256) index serialises concurrent identical uploads.
    */
   createDocument(input: NewDocument): { document: DocumentRecord; duplicate: boolean } {
     return this.db
@@ -265,14 +265,14 @@ export class Store {
         if (existing !== undefined) return { document: this.requireDocument(existing.id), duplicate: true };
 
         const id = randomUUID();
-        this.statements.insertDocument.run(
+        this.statements.insertDocument.run({
           id,
-          input.collectionId,
-          input.source,
-          input.sha256,
-          input.sizeBytes,
-          JSON.stringify(input.metadata),
-        );
+          collectionId: input.collectionId,
+          source: input.source,
+          sha256: input.sha256,
+          sizeBytes: input.sizeBytes,
+          metadata: JSON.stringify(input.metadata),
+        });
         return { document: this.requireDocument(id), duplicate: false };
       })
       .immediate();
@@ -339,8 +339,9 @@ export class Store {
 
   /**
    * Writes a prepared document in one transaction: chunks, FTS5 rows and embeddings, the
-   * document's text and status, and the removal of any older version with the same source
-   * name. Returns the new chunk ids (in chunk order) and the chunk ids removed with older versions.
+   * document's text and status, and the removal of every version with the same source name
+   * that was uploaded before it. Returns the new chunk ids (in chunk order) and the chunk ids
+   * removed with older versions.
    */
   applyPrepared(
     documentId: string,
@@ -405,8 +406,10 @@ export class Store {
           );
         });
 
-        for (const older of this.findDocumentsBySource(document.collectionId, document.source)) {
-          if (older.id !== documentId) removedChunkIds.push(...this.deleteDocumentRows(older.id));
+        // Only versions uploaded earlier are replaced. A later upload that is still being prepared
+        // replaces this one when its own result is written.
+        for (const older of this.statements.olderVersions.all(documentId) as Array<{ id: string }>) {
+          removedChunkIds.push(...this.deleteDocumentRows(older.id));
         }
 
         this.statements.completeDocument.run(
@@ -620,12 +623,18 @@ function prepareStatements(db: Database) {
     ),
     documentsBySource: statement(
       `SELECT ${DOCUMENT_COLUMNS} FROM documents d JOIN collections c ON c.id = d.collection_id
-       WHERE d.collection_id = ? AND d.source = ? ORDER BY d.created_at DESC`,
+       WHERE d.collection_id = ? AND d.source = ? ORDER BY d.source_version DESC`,
     ),
     documentText: statement(`SELECT text FROM documents WHERE id = ?`),
     documentPages: statement(`SELECT pages FROM documents WHERE id = ?`),
     insertDocument: statement(
-      `INSERT INTO documents (id, collection_id, source, sha256, size_bytes, status, metadata) VALUES (?, ?, ?, ?, ?, 'queued', ?)`,
+      `INSERT INTO documents (id, collection_id, source, sha256, size_bytes, status, metadata, source_version)
+       VALUES (@id, @collectionId, @source, @sha256, @sizeBytes, 'queued', @metadata,
+         (SELECT COALESCE(MAX(source_version), 0) + 1 FROM documents WHERE collection_id = @collectionId AND source = @source))`,
+    ),
+    olderVersions: statement(
+      `SELECT older.id FROM documents older JOIN documents d ON d.id = ?
+       WHERE older.collection_id = d.collection_id AND older.source = d.source AND older.source_version < d.source_version`,
     ),
     setStatus: statement(
       `UPDATE documents SET status = ?, error_code = ?, error_message = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?`,

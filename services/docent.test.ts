@@ -42,6 +42,16 @@ async function sources(
   return results;
 }
 
+/** Accepts and prepares two versions of `manual.md`, the older one first, without writing either. */
+async function prepareTwoVersions(docent: Docent) {
+  const changed = manual.replace('zebrafish', 'platypus');
+  const older = docent.accept({ bytes: bytes(manual), source: 'manual.md' }).document;
+  const newer = docent.accept({ bytes: bytes(changed), source: 'manual.md' }).document;
+  const olderPrepared = await docent.prepare(older.id, { bytes: bytes(manual), source: 'manual.md' });
+  const newerPrepared = await docent.prepare(newer.id, { bytes: bytes(changed), source: 'manual.md' });
+  return { older, newer, olderPrepared, newerPrepared };
+}
+
 /** Checks that SQLite, FTS5 and HNSW hold the same chunks for a collection. */
 function expectIndexesAgree(docent: Docent, collection = 'default'): void {
   const record = docent.store.requireCollection(collection);
@@ -104,6 +114,41 @@ describe('Docent ingest', () => {
       ).toBe(true);
     }
     expect((await sources(docent, 'platypus', 'sparse'))[0]?.documentId).toBe(document.id);
+    expectIndexesAgree(docent);
+  });
+
+  it('keeps a newer version written last', async () => {
+    const { docent } = await setup();
+    const { older, newer, olderPrepared, newerPrepared } = await prepareTwoVersions(docent);
+
+    docent.apply(older.id, olderPrepared);
+    expect(docent.store.requireDocument(newer.id).status).toBe('processing');
+    docent.apply(newer.id, newerPrepared);
+
+    expect(docent.store.listDocuments().map((listed) => listed.id)).toEqual([newer.id]);
+    expect(docent.store.requireDocument(newer.id).status).toBe('indexed');
+    for (const mode of ['sparse', 'dense'] as const) {
+      const results = await sources(docent, 'zebrafish platypus interfaces', mode);
+      expect(results.length, mode).toBeGreaterThan(0);
+      expect(new Set(results.map((result) => result.documentId)), mode).toEqual(new Set([newer.id]));
+    }
+    expectIndexesAgree(docent);
+  });
+
+  it('drops an older version written last', async () => {
+    const { docent } = await setup();
+    const { older, newer, olderPrepared, newerPrepared } = await prepareTwoVersions(docent);
+
+    docent.apply(newer.id, newerPrepared);
+    // The newer version removed the older row, so the older result has nothing left to write.
+    expect(docent.store.getDocument(older.id)).toBeUndefined();
+    expect(() => docent.apply(older.id, olderPrepared)).toThrow(/not found/);
+
+    expect(docent.store.listDocuments().map((listed) => listed.id)).toEqual([newer.id]);
+    for (const mode of ['sparse', 'dense'] as const) {
+      const results = await sources(docent, 'zebrafish platypus interfaces', mode);
+      expect(new Set(results.map((result) => result.documentId)), mode).toEqual(new Set([newer.id]));
+    }
     expectIndexesAgree(docent);
   });
 

@@ -40,6 +40,8 @@ export class Ingestion {
     const retry =
       accepted.duplicate &&
       (accepted.document.status === 'failed' || accepted.document.status === 'needs_ocr');
+    // TODO: these bytes keep their place in the version order, so a newer version of the source
+    // that is still being prepared replaces them although they were uploaded last.
     if (accepted.duplicate && !retry) return { document: accepted.document, jobId: null, duplicate: true };
 
     const document = accepted.document;
@@ -95,11 +97,14 @@ export class Ingestion {
     }
   }
 
+  /** Queues a failed document again as the newest version of its source name, because it was just uploaded again. */
   private markQueued(documentId: string): void {
     // NOTE: Store has no method for this transition yet, so the owner process updates the row directly.
     this.docent.store.db
       .prepare(
         `UPDATE documents SET status = 'queued', error_code = NULL, error_message = NULL,
+           source_version = (SELECT MAX(other.source_version) + 1 FROM documents other
+             WHERE other.collection_id = documents.collection_id AND other.source = documents.source),
            updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?`,
       )
       .run(documentId);

@@ -8,9 +8,11 @@ import { openTestDocent } from '../../test/support/test-docent.ts';
 import { KeyStore, type Role } from '../auth/key-store.ts';
 import type { Docent } from '../docent.ts';
 import { FileBlobStore } from '../queue/blob-store.ts';
+import { BullmqJobQueue } from '../queue/bullmq-queue.ts';
 import { EmbeddedJobQueue } from '../queue/embedded-queue.ts';
 import type { JobInfo, JobQueue } from '../queue/job-queue.ts';
 import { assembleServer } from '../server.ts';
+import type { PrepareFunction } from '../worker.ts';
 import type { ApiContext } from './context.ts';
 
 export interface TestApp {
@@ -26,30 +28,50 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+export interface TestAppOptions {
+  readonly env?: Record<string, string>;
+  readonly generator?: Generator;
+  /** Runs the jobs through BullMQ on this Redis under this key prefix instead of the embedded queue. */
+  readonly redis?: { readonly url: string; readonly prefix: string };
+  /** Function that prepares the documents of ingest jobs, by default on this thread with the engine's embedders. */
+  readonly prepare?: PrepareFunction;
+  /** Number of ingest jobs run at once, 1 by default. */
+  readonly ingestConcurrency?: number;
+}
+
 /**
- * Builds the API over a fast test engine (bag-of-words embedder, extractive answerer) with the
- * embedded queue and in-process workers, as `docent serve` runs without Redis.
+ * Builds the API over a fast test engine (bag-of-words embedder, extractive answerer) with
+ * in-process workers and the embedded queue, as `docent serve` runs without Redis, or BullMQ.
  */
-export async function openTestApp(
-  options: { env?: Record<string, string>; generator?: Generator } = {},
-): Promise<TestApp> {
+export async function openTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const env = { DOCENT_QUEUE_BACKOFF_MS: '10', DOCENT_RATE_LIMIT_PER_MINUTE: '0', ...options.env };
   const engine = await openTestDocent({ env, generator: options.generator ?? new ExtractiveGenerator() });
   const docent = engine.docent;
   const config = loadConfig({ ...env, DOCENT_DATA_DIR: engine.dataDir, DOCENT_EMBEDDER: docent.embedder.id });
-  const queue = new EmbeddedJobQueue({
-    db: docent.store.db,
+  const settings = {
     attempts: config.queue.attempts,
     backoffMs: config.queue.backoffMs,
     shutdownTimeoutMs: 2000,
     logger: silentLogger,
-    pollIntervalMs: 50,
-  });
+  };
+  const queue: JobQueue =
+    options.redis === undefined
+      ? new EmbeddedJobQueue({ ...settings, db: docent.store.db, pollIntervalMs: 50 })
+      : new BullmqJobQueue({
+          ...settings,
+          redisUrl: options.redis.url,
+          prefix: options.redis.prefix,
+          blobTtlSeconds: config.queue.blobTtlSeconds,
+          blobMaxBytes: config.queue.blobMaxBytes,
+        });
   const blobs = new FileBlobStore(path.join(engine.dataDir, 'blobs'));
   const keyStore = KeyStore.open(engine.dataDir);
   const { app, context, stopEvents } = await assembleServer(
     { config, logger: silentLogger, docent, queue, blobs, keys: keyStore },
-    { ingestConcurrency: 1 },
+    {
+      ingestConcurrency: options.ingestConcurrency ?? 1,
+      ...(options.prepare === undefined ? {} : { prepare: options.prepare }),
+    },
   );
   const createKey = (role: Role, collections?: string[]): string =>
     keyStore.create({ role, ...(collections === undefined ? {} : { collections }) }).key;

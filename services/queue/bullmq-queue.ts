@@ -62,6 +62,11 @@ export interface BullmqQueueOptions extends QueueSettings {
   readonly inlineResultMaxBytes?: number;
   /** Time `add` waits for Redis before raising QUEUE_UNAVAILABLE, 3000 ms by default. */
   readonly addTimeoutMs?: number;
+  /**
+   * BullMQ `lockDuration` and `stalledInterval` of the workers, in ms; BullMQ's 30000 when unset.
+   * A killed worker's job runs again on another worker one to three such periods later.
+   */
+  readonly lockMs?: number;
 }
 
 /**
@@ -331,10 +336,14 @@ export class BullmqJobQueue implements JobQueue {
         state.running.delete(job.id ?? '');
       }
     };
+    const lockMs = this.options.lockMs;
     const worker = new Worker(lane, processor, {
       connection: this.blockingConnectionOptions(),
       prefix: this.options.prefix,
       concurrency,
+      // The stalled-job check finds jobs whose lock expired. Running it once per lock period keeps
+      // a killed worker's job waiting for a few lock periods at most.
+      ...(lockMs === undefined ? {} : { lockDuration: lockMs, stalledInterval: lockMs }),
     });
     worker.on('error', throttledErrorLog(this.logger, `BullMQ worker '${lane}' failed`));
     worker.on('failed', (job, error) => {

@@ -62,6 +62,7 @@ export function createJobQueue(config: Config, { db, logger }: QueueDependencies
       prefix: config.queue.prefix,
       blobTtlSeconds: config.queue.blobTtlSeconds,
       blobMaxBytes: config.queue.blobMaxBytes,
+      lockMs: config.queue.lockMs,
     });
   }
 

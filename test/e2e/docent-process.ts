@@ -12,6 +12,8 @@ export interface DocentProcess {
   output(): string;
   /** Sends SIGTERM and resolves with the exit code; kills it after `timeoutMs`. */
   stop(timeoutMs?: number): Promise<number | null>;
+  /** Sends SIGKILL, as a crash or `kill -9` would, and resolves once the process has exited. */
+  kill(): Promise<void>;
 }
 
 export interface DocentServerProcess extends DocentProcess {
@@ -41,6 +43,12 @@ function spawnDocent(args: string[], env: Record<string, string>): DocentProcess
       await exited;
       clearTimeout(timer);
       return child.exitCode;
+    },
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
     },
   };
 }

@@ -1,7 +1,10 @@
 /* eslint-disable @typescript-eslint/no-unsafe-member-access -- supertest types response bodies as any; callers check their shape. */
 import request from 'supertest';
 import { expect } from 'vitest';
-import type { Docent } from '../../services/docent.ts';
+import { loadConfig } from '../../core/config.ts';
+import { silentLogger } from '../../core/logger.ts';
+import { createEmbedder } from '../../ingest/embed/index.ts';
+import { Docent } from '../../services/docent.ts';
 import type { TestApp } from '../../services/api/test-app.ts';
 
 export { freePort } from './server-process.ts';
@@ -81,6 +84,28 @@ export function expectIndexesAgree(docent: Docent, collection = 'default'): void
   expect(counts.fts, `FTS5 rows of ${collection}`).toBe(counts.chunks);
   expect(counts.embeddings, `stored embeddings of ${collection}`).toBe(counts.chunks);
   expect(counts.dense, `HNSW entries of ${collection}`).toBe(counts.chunks);
+}
+
+/**
+ * Opens a stopped server's data folder in this process, as a restart would, and asserts that
+ * SQLite, FTS5 and HNSW hold the same chunks of a collection.
+ */
+export async function expectIndexesAgreeOnDisk(
+  dataDir: string,
+  embedder: string,
+  collection: string,
+): Promise<void> {
+  const config = loadConfig({ DOCENT_DATA_DIR: dataDir, DOCENT_EMBEDDER: embedder });
+  const docent = await Docent.open({
+    config,
+    logger: silentLogger,
+    createEmbedder: (spec) => createEmbedder(spec, { modelsDir: config.modelsDir, batchSize: 32 }),
+  });
+  try {
+    expectIndexesAgree(docent, collection);
+  } finally {
+    await docent.close();
+  }
 }
 
 /** Polls `check` every 25 ms until it returns a value, or fails after `timeoutMs`. */
