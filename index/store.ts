@@ -149,6 +149,14 @@ const CHUNK_COLUMNS = `ch.id, ch.document_id, ch.ordinal, ch.text, ch.page, ch.p
  * all in one database so that one transaction changes them together. WAL mode; statements
  * are prepared once.
  */
+/**
+ * BM25 weights of the FTS5 columns title, heading and body. A document's title and a chunk's
+ * heading path usually repeat words of the body and of each other (a first heading is often the
+ * title), so each counts half a body occurrence. On SciFact, weights of 0.5, 0.5 and 1 gave
+ * nDCG@10 0.694 against 0.686 for 2, 1.5 and 1, on both halves of the queries.
+ */
+const BM25_WEIGHTS = '0.5, 0.5, 1.0';
+
 export class Store {
   readonly db: Database;
   private readonly statements: ReturnType<typeof prepareStatements>;
@@ -524,15 +532,32 @@ export class Store {
   ): Array<{ chunkId: number; score: number }> {
     const { sql, parameters } = metadataFilterSql(Object.entries(filter ?? {}), documentIds);
     const rows = this.prepareCached(
-      `SELECT f.rowid AS chunkId, -bm25(chunks_fts, 2.0, 1.5, 1.0) AS score
+      `SELECT f.rowid AS chunkId, -bm25(chunks_fts, ${BM25_WEIGHTS}) AS score
          FROM chunks_fts f JOIN chunks ch ON ch.id = f.rowid JOIN documents d ON d.id = ch.document_id
          WHERE chunks_fts MATCH ? AND d.collection_id = ? AND d.status = 'indexed' ${sql}
-         ORDER BY bm25(chunks_fts, 2.0, 1.5, 1.0), f.rowid LIMIT ?`,
+         ORDER BY bm25(chunks_fts, ${BM25_WEIGHTS}), f.rowid LIMIT ?`,
     ).all(match, collectionId, ...parameters, limit) as Array<{ chunkId: number; score: number }>;
     return rows;
   }
 
   // Embeddings
+
+  /**
+   * Returns up to `limit` indexed chunks of a collection that have no vector from this embedder,
+   * with the text embedded for them, for a reindex to embed in passes.
+   */
+  chunksWithoutEmbedding(
+    collectionId: number,
+    embedderId: string,
+    limit = 5000,
+  ): Array<{ id: number; text: string; context: string; title: string | null }> {
+    return this.statements.chunksWithoutEmbedding.all(collectionId, embedderId, limit) as Array<{
+      id: number;
+      text: string;
+      context: string;
+      title: string | null;
+    }>;
+  }
 
   /** Iterates the stored vectors of a collection's indexed chunks for one embedder. */
   *iterateEmbeddings(
@@ -672,6 +697,12 @@ function prepareStatements(db: Database) {
     embeddingsOfCollection: statement(
       `SELECT e.chunk_id, e.vector FROM embeddings e JOIN chunks ch ON ch.id = e.chunk_id JOIN documents d ON d.id = ch.document_id
        WHERE d.collection_id = ? AND e.embedder_id = ? AND d.status = 'indexed' ORDER BY e.chunk_id`,
+    ),
+    chunksWithoutEmbedding: statement(
+      `SELECT ch.id, ch.text, ch.context, d.title FROM chunks ch JOIN documents d ON d.id = ch.document_id
+       WHERE d.collection_id = ? AND d.status = 'indexed'
+         AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.chunk_id = ch.id AND e.embedder_id = ?)
+       ORDER BY ch.id LIMIT ?`,
     ),
     embeddingOfChunk: statement(`SELECT vector FROM embeddings WHERE chunk_id = ? AND embedder_id = ?`),
     dropOtherEmbeddings: statement(

@@ -289,20 +289,10 @@ export class Docent {
     const collection = this.store.requireCollection(collectionName);
     const embedder =
       embedderSpec === undefined ? this.defaultEmbedder : await this.loadEmbedder(embedderSpec);
-    const target = DenseIndex.open(
-      this.store,
-      collection,
-      this.denseDirectory(),
-      this.config.hnsw,
-      this.logger,
-      embedder.id,
-      embedder.dimension,
-    );
-
     // Chunks written while embedding are picked up by the next pass. The last pass finds none
     // and the switch follows in the same synchronous step, so no chunk misses the new index.
     for (;;) {
-      const missing = this.chunksWithoutEmbedding(collection.id, embedder.id);
+      const missing = this.store.chunksWithoutEmbedding(collection.id, embedder.id);
       if (missing.length === 0) break;
       const vectors = await embedInSteps(
         embedder,
@@ -322,33 +312,19 @@ export class Docent {
       this.store.dropOtherEmbeddings(collection.id, embedder.id);
     })();
     const switched = this.store.requireCollection(collectionName);
-    target.rebuild(this.store);
-    target.version = switched.denseVersion;
-    target.save();
+    // Opened after the switch, so it is built once from the new vectors, in this synchronous step.
+    const target = DenseIndex.open(
+      this.store,
+      switched,
+      this.denseDirectory(),
+      this.config.hnsw,
+      this.logger,
+    );
     const old = this.denseIndexes.get(oldKey);
     this.denseIndexes.delete(oldKey);
     this.denseIndexes.set(this.denseKey(switched), target);
     if (old !== undefined && oldKey !== this.denseKey(switched)) old.deleteFiles();
     return switched;
-  }
-
-  private chunksWithoutEmbedding(
-    collectionId: number,
-    embedderId: string,
-  ): Array<{ id: number; text: string; context: string; title: string | null }> {
-    return this.store.db
-      .prepare(
-        `SELECT ch.id, ch.text, ch.context, d.title FROM chunks ch JOIN documents d ON d.id = ch.document_id
-         WHERE d.collection_id = ? AND d.status = 'indexed'
-           AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.chunk_id = ch.id AND e.embedder_id = ?)
-         ORDER BY ch.id LIMIT 5000`,
-      )
-      .all(collectionId, embedderId) as Array<{
-      id: number;
-      text: string;
-      context: string;
-      title: string | null;
-    }>;
   }
 
   // Search and answer
