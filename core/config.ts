@@ -89,6 +89,12 @@ const configSchema = z
     DOCENT_QUEUE_BACKOFF_MS: integer(0, 3_600_000).default(2000),
     /** How long shutdown waits for running jobs before handing them back to the queue for a later retry. */
     DOCENT_QUEUE_SHUTDOWN_TIMEOUT_MS: integer(0, 3_600_000).default(30_000),
+    /**
+     * Lock of a running BullMQ job in milliseconds, which is also the interval of the stalled-job
+     * check. A job left active by a worker that died or lost its connection runs again after one
+     * to three such periods.
+     */
+    DOCENT_QUEUE_LOCK_MS: integer(1000, 3_600_000).default(30_000),
     /** Lifetime of uploaded bytes and large job results stored in Redis for remote workers. */
     DOCENT_BLOB_TTL_SECONDS: integer(60, 90 * 86_400).default(7 * 86_400),
     /** Largest blob the Redis blob store accepts (Redis strings stop at 512 MiB). */
@@ -166,6 +172,7 @@ export interface Config {
     readonly workerConcurrency: number;
     readonly backoffMs: number;
     readonly shutdownTimeoutMs: number;
+    readonly lockMs: number;
     readonly blobTtlSeconds: number;
     readonly blobMaxBytes: number;
   };
@@ -251,6 +258,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       workerConcurrency: raw.DOCENT_WORKER_CONCURRENCY,
       backoffMs: raw.DOCENT_QUEUE_BACKOFF_MS,
       shutdownTimeoutMs: raw.DOCENT_QUEUE_SHUTDOWN_TIMEOUT_MS,
+      lockMs: raw.DOCENT_QUEUE_LOCK_MS,
       blobTtlSeconds: raw.DOCENT_BLOB_TTL_SECONDS,
       blobMaxBytes: raw.DOCENT_BLOB_MAX_BYTES,
     },

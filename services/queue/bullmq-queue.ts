@@ -62,6 +62,8 @@ export interface BullmqQueueOptions extends QueueSettings {
   readonly inlineResultMaxBytes?: number;
   /** Time `add` waits for Redis before raising QUEUE_UNAVAILABLE, 3000 ms by default. */
   readonly addTimeoutMs?: number;
+  /** Lock of a running job and interval of the stalled-job check in ms, BullMQ's 30000 by default. */
+  readonly lockMs?: number;
 }
 
 /**
@@ -335,6 +337,9 @@ export class BullmqJobQueue implements JobQueue {
       connection: this.blockingConnectionOptions(),
       prefix: this.options.prefix,
       concurrency,
+      ...(this.options.lockMs === undefined
+        ? {}
+        : { lockDuration: this.options.lockMs, stalledInterval: this.options.lockMs }),
     });
     worker.on('error', throttledErrorLog(this.logger, `BullMQ worker '${lane}' failed`));
     worker.on('failed', (job, error) => {

@@ -60,6 +60,7 @@ export function createJobQueue(config: Config, { db, logger }: QueueDependencies
       ...settings,
       redisUrl: config.redisUrl,
       prefix: config.queue.prefix,
+      lockMs: config.queue.lockMs,
       blobTtlSeconds: config.queue.blobTtlSeconds,
       blobMaxBytes: config.queue.blobMaxBytes,
     });
