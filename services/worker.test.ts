@@ -119,6 +119,16 @@ describe('owner handler with apply failures', () => {
     await expect(blobs.get(resultRef)).rejects.toThrow(/not found/i);
   });
 
+  it('skips a second run after the write', async () => {
+    const { docent, handler, documentId, resultRef } = await prepareNote();
+
+    await runOwner(handler, applyRun(documentId, resultRef, 1));
+    const second = await runOwner(handler, applyRun(documentId, resultRef, 1));
+
+    expect(second).toEqual({ documentId, skipped: 'already indexed' });
+    expect(docent.store.requireDocument(documentId).status).toBe('indexed');
+  });
+
   it('marks the document failed on the last attempt', async () => {
     const { docent, blobs, handler, documentId, resultRef } = await prepareNote();
 

@@ -273,22 +273,36 @@ async function applyJob(
   return outcome;
 }
 
-/** Writes the prepared document stored under `resultRef` unless its document was deleted meanwhile. */
+/**
+ * Writes the prepared document stored under `resultRef`. Skips a document that was deleted
+ * meanwhile, or that an earlier run of the same job already wrote.
+ */
 async function writePrepared(
   options: OwnerHandlerOptions,
   documentId: string,
   resultRef: string,
 ): Promise<JsonValue> {
   const { docent } = options;
-  if (docent.store.getDocument(documentId) === undefined) {
+  const document = docent.store.getDocument(documentId);
+  if (document === undefined) {
     // Deleted while it was being prepared: nothing to write.
     return { documentId, skipped: 'document deleted' };
   }
-  const prepared = decodePrepared(await options.blobs.get(resultRef));
+
+  let bytes: Uint8Array;
   try {
-    const document = docent.apply(documentId, prepared);
-    options.onIndexed?.(document.chunkCount);
-    return { documentId, chunks: document.chunkCount };
+    bytes = await options.blobs.get(resultRef);
+  } catch (error) {
+    // A second run of this job, e.g. after its lock expired while Redis was away, finds the
+    // result already written and deleted by the first run.
+    if (document.status !== 'indexed' || toDocentError(error).code !== 'NOT_FOUND') throw error;
+    return { documentId, skipped: 'already indexed' };
+  }
+  const prepared = decodePrepared(bytes);
+  try {
+    const written = docent.apply(documentId, prepared);
+    options.onIndexed?.(written.chunkCount);
+    return { documentId, chunks: written.chunkCount };
   } catch (error) {
     // A reindex switched the collection to another embedder while the document was embedded.
     if (toDocentError(error).code !== 'CONFLICT') throw error;
