@@ -9,8 +9,21 @@ import { HashEmbedder } from '../ingest/embed/hash-embedder.ts';
 import { openTestDocent } from '../test/support/test-docent.ts';
 import { Ingestion } from './api/ingestion.ts';
 import { KeyStore } from './auth/key-store.ts';
+import { FileBlobStore } from './queue/blob-store.ts';
+import { EmbeddedJobQueue } from './queue/embedded-queue.ts';
 import { createBlobStore, createJobQueue } from './queue/index.ts';
-import { startServer } from './server.ts';
+import type {
+  AddOptions,
+  JobCounts,
+  JobEventListener,
+  JobInfo,
+  JobPayloads,
+  JobQueue,
+  JobType,
+  ListOptions,
+} from './queue/job-queue.ts';
+import { assembleServer, startServer } from './server.ts';
+import { APPLY_INGEST_RESULT } from './worker.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -147,5 +160,97 @@ describe('startServer', () => {
     );
     expect(blobFiles).toEqual([]);
     rmSync(config.dataDir, { recursive: true, force: true });
+  });
+});
+
+/** A queue that stores jobs but runs none, so that a test decides which events its subscriber receives. */
+class EventTapQueue implements JobQueue {
+  listener: JobEventListener | undefined;
+
+  constructor(private readonly inner: JobQueue) {}
+
+  add<T extends JobType>(type: T, payload: JobPayloads[T], options?: AddOptions): Promise<JobInfo> {
+    return this.inner.add(type, payload, options);
+  }
+
+  get(id: string): Promise<JobInfo | null> {
+    return this.inner.get(id);
+  }
+
+  list(options?: ListOptions): Promise<JobInfo[]> {
+    return this.inner.list(options);
+  }
+
+  counts(): Promise<JobCounts> {
+    return this.inner.counts();
+  }
+
+  process(): void {}
+
+  subscribe(listener: JobEventListener): Promise<() => void> {
+    this.listener = listener;
+    return Promise.resolve(() => {
+      this.listener = undefined;
+    });
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+describe('assembleServer', () => {
+  it('fails the document of a failed apply job', async () => {
+    const engine = await openTestDocent();
+    const { docent } = engine;
+    const config = loadConfig({ DOCENT_DATA_DIR: engine.dataDir, DOCENT_EMBEDDER: docent.embedder.id });
+    const queue = new EventTapQueue(
+      new EmbeddedJobQueue({
+        db: docent.store.db,
+        attempts: 3,
+        backoffMs: 10,
+        shutdownTimeoutMs: 1000,
+        logger: silentLogger,
+      }),
+    );
+    const keys = KeyStore.open(engine.dataDir);
+    const blobs = new FileBlobStore(path.join(engine.dataDir, 'blobs'));
+    const { stopEvents } = await assembleServer(
+      { config, logger: silentLogger, docent, queue, blobs, keys },
+      { ingestConcurrency: 0 },
+    );
+
+    try {
+      const bytes = new TextEncoder().encode('The keeper logged a storm from the north-east.');
+      const { document } = docent.accept({ bytes, source: 'storm.txt' });
+      docent.store.markProcessing(document.id);
+      const job = await queue.add(
+        'apply',
+        { kind: APPLY_INGEST_RESULT, documentId: document.id, resultRef: `sha256:${'0'.repeat(64)}` },
+        { jobId: `apply-${document.id}` },
+      );
+      // BullMQ fails a job that stalled too often without running its handler.
+      queue.listener?.({
+        kind: 'failed',
+        jobId: job.id,
+        reason: 'job stalled more than allowable limit',
+        code: 'INTERNAL',
+      });
+
+      let failed = docent.store.requireDocument(document.id);
+      const deadline = Date.now() + 5000;
+      while (failed.status === 'processing' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        failed = docent.store.requireDocument(document.id);
+      }
+      expect(failed.status).toBe('failed');
+      expect(failed.errorCode).toBe('INTERNAL');
+      expect(failed.errorMessage).toMatch(/stalled more than allowable limit/);
+    } finally {
+      await queue.close();
+      stopEvents();
+      keys.close();
+      await engine.dispose();
+    }
   });
 });

@@ -15,7 +15,13 @@ import { createBlobStore, createJobQueue } from './queue/index.ts';
 import type { BlobStore } from './queue/blob-store.ts';
 import type { JobQueue } from './queue/job-queue.ts';
 import { PrepareThreadPool } from './prepare-thread.ts';
-import { createIngestHandler, createOwnerHandler, prepareInProcess, type PrepareFunction } from './worker.ts';
+import {
+  createIngestHandler,
+  createOwnerHandler,
+  ingestFailureOf,
+  prepareInProcess,
+  type PrepareFunction,
+} from './worker.ts';
 
 export interface ServerParts {
   readonly config: Config;
@@ -56,16 +62,21 @@ export async function assembleServer(
   };
 
   // A document turns `processing` when any worker, here or remote, starts its ingest job. A
-  // failed ingest job normally reports itself through an apply job; the failed event also
-  // covers jobs that BullMQ fails on its own, e.g. after a worker stalled too often.
+  // failed ingest job normally reports itself through an apply job. The failed event also covers
+  // jobs that BullMQ fails on its own, e.g. after a worker stalled too often, and apply jobs that
+  // failed for good. Thus no accepted upload stays `processing`.
   const stopEvents = await queue.subscribe((event) => {
     if (event.kind !== 'active' && event.kind !== 'failed') return;
     queue
       .get(event.jobId)
       .then((job) => {
-        if (job?.type !== 'ingest') return;
-        if (event.kind === 'active') ingestion.markProcessing(job.payload.documentId);
-        else ingestion.markFailed(job.payload.documentId, event.code, event.reason);
+        if (job === null) return;
+        if (event.kind === 'active') {
+          if (job.type === 'ingest') ingestion.markProcessing(job.payload.documentId);
+          return;
+        }
+        const failure = ingestFailureOf(job, event.code, event.reason);
+        if (failure !== undefined) ingestion.markFailed(failure.documentId, failure.code, failure.reason);
       })
       .catch((error: unknown) =>
         logger.warn({ err: error, jobId: event.jobId }, 'Reading a job after its event failed'),

@@ -13,6 +13,7 @@ import type {
   IngestPayload,
   JobContext,
   JobHandler,
+  JobInfo,
   JobQueue,
   JsonValue,
   ReindexPayload,
@@ -23,6 +24,35 @@ import { errorCodeOf, errorMessageOf, isPermanentError } from './queue/job-queue
 /** `ApplyPayload.kind` of a prepared document to write, and of an ingest that failed for good. */
 export const APPLY_INGEST_RESULT = 'ingest-result';
 export const APPLY_INGEST_FAILED = 'ingest-failed';
+
+/** Start of the reason recorded on a document whose prepared result could not be written. */
+const APPLY_FAILED_PREFIX = 'Writing the prepared document to the index failed: ';
+
+/** A failure to record on a document, so that it does not stay `queued` or `processing`. */
+export interface IngestFailure {
+  readonly documentId: string;
+  readonly code: string;
+  readonly reason: string;
+}
+
+/**
+ * Returns the document whose ingest ends with `job` failing for good, with the code and reason
+ * to record, or undefined for jobs that ingest no document. Covers `ingest` jobs and the
+ * `apply` jobs that write their outcome, including failures that BullMQ raises itself, e.g.
+ * for a job that stalled too often.
+ */
+export function ingestFailureOf(job: JobInfo, code: string, reason: string): IngestFailure | undefined {
+  if (job.type === 'ingest') return { documentId: job.payload.documentId, code, reason };
+  if (job.type !== 'apply' || job.payload.documentId === undefined) return undefined;
+
+  const documentId = job.payload.documentId;
+  if (job.payload.kind === APPLY_INGEST_FAILED) {
+    // Only recording the ingest's failure went wrong, so the ingest's own reason is the one to show.
+    const data = (job.payload.data ?? {}) as { code?: string; message?: string };
+    return { documentId, code: data.code ?? code, reason: data.message ?? reason };
+  }
+  return { documentId, code, reason: `${APPLY_FAILED_PREFIX}${reason}` };
+}
 
 /** Input of a `prepare` call: the job payload, the uploaded bytes, the abort signal and the progress callback. */
 export interface PrepareInput {
@@ -86,16 +116,25 @@ export function createIngestHandler(options: IngestHandlerOptions): JobHandler {
     } catch (error) {
       const final = isPermanentError(error) || job.attempt >= job.maxAttempts;
       if (final && !context.signal.aborted) {
-        await options.queue.add(
-          'apply',
-          {
-            kind: APPLY_INGEST_FAILED,
-            documentId: payload.documentId,
-            sourceJobId: job.id,
-            data: { code: errorCodeOf(error), message: errorMessageOf(error), uploadRef: payload.blobRef },
-          },
-          { jobId: `failed-${job.id}` },
-        );
+        // When the report cannot be queued, e.g. while Redis is away, the job still fails with its
+        // own error, and the index owner records that reason from the job's failed event.
+        await options.queue
+          .add(
+            'apply',
+            {
+              kind: APPLY_INGEST_FAILED,
+              documentId: payload.documentId,
+              sourceJobId: job.id,
+              data: { code: errorCodeOf(error), message: errorMessageOf(error), uploadRef: payload.blobRef },
+            },
+            { jobId: `failed-${job.id}` },
+          )
+          .catch((reportError: unknown) =>
+            context.logger.warn(
+              { err: reportError, documentId: payload.documentId },
+              'Queueing the failure report of an ingest job failed',
+            ),
+          );
       }
       throw error;
     }
@@ -159,7 +198,7 @@ export function createOwnerHandler(options: OwnerHandlerOptions): JobHandler {
   return async (job, context) => {
     switch (job.type) {
       case 'apply':
-        return applyJob(options, job.payload);
+        return applyJob(options, job.payload, job.attempt >= job.maxAttempts);
       case 'delete': {
         const document = options.docent.deleteDocument(job.payload.documentId);
         await releaseUpload(options, `sha256:${document.sha256}`);
@@ -176,7 +215,11 @@ export function createOwnerHandler(options: OwnerHandlerOptions): JobHandler {
   };
 }
 
-async function applyJob(options: OwnerHandlerOptions, payload: ApplyPayload): Promise<JsonValue> {
+async function applyJob(
+  options: OwnerHandlerOptions,
+  payload: ApplyPayload,
+  lastAttempt: boolean,
+): Promise<JsonValue> {
   const { docent } = options;
   const documentId = payload.documentId;
   if (documentId === undefined) throw new DocentError('INVALID_ARGUMENT', 'An apply job needs a documentId');
@@ -203,26 +246,78 @@ async function applyJob(options: OwnerHandlerOptions, payload: ApplyPayload): Pr
   }
 
   const resultRef = payload.resultRef;
+  let outcome: JsonValue;
   try {
-    if (docent.store.getDocument(documentId) === undefined) {
-      // Deleted while it was being prepared: nothing to write.
-      return { documentId, skipped: 'document deleted' };
+    outcome = await writePrepared(options, documentId, resultRef);
+  } catch (error) {
+    // The prepared result stays in the blob store while another attempt may still need it.
+    if (!isPermanentError(error) && !lastAttempt) throw error;
+
+    const document = docent.store.getDocument(documentId);
+    if (document?.status === 'queued' || document?.status === 'processing') {
+      docent.store.markFailed(
+        documentId,
+        errorCodeOf(error),
+        `${APPLY_FAILED_PREFIX}${errorMessageOf(error)}`,
+      );
     }
-    const prepared = decodePrepared(await options.blobs.get(resultRef));
-    try {
-      const document = docent.apply(documentId, prepared);
-      options.onIndexed?.(document.chunkCount);
-      return { documentId, chunks: document.chunkCount };
-    } catch (error) {
-      // A reindex switched the collection to another embedder while the document was embedded.
-      if (toDocentError(error).code !== 'CONFLICT') throw error;
-      docent.fail(documentId, error);
-      return { documentId, failed: true };
-    }
-  } finally {
-    await options.blobs.delete(resultRef);
-    if (data.uploadRef !== undefined) await releaseUpload(options, data.uploadRef);
+    await releaseApplyBlobs(options, resultRef, data.uploadRef).catch((cleanupError: unknown) =>
+      options.logger.warn(
+        { err: cleanupError, documentId, resultRef },
+        'Deleting the blobs of a failed apply job failed',
+      ),
+    );
+    throw error;
   }
+  await releaseApplyBlobs(options, resultRef, data.uploadRef);
+  return outcome;
+}
+
+/**
+ * Writes the prepared document stored under `resultRef`. Skips a document that was deleted
+ * meanwhile, or that an earlier run of the same job already wrote.
+ */
+async function writePrepared(
+  options: OwnerHandlerOptions,
+  documentId: string,
+  resultRef: string,
+): Promise<JsonValue> {
+  const { docent } = options;
+  const document = docent.store.getDocument(documentId);
+  if (document === undefined) {
+    // Deleted while it was being prepared: nothing to write.
+    return { documentId, skipped: 'document deleted' };
+  }
+
+  let bytes: Uint8Array;
+  try {
+    bytes = await options.blobs.get(resultRef);
+  } catch (error) {
+    // A second run of this job, e.g. after its lock expired while Redis was away, finds the
+    // result already written and deleted by the first run.
+    if (document.status !== 'indexed' || toDocentError(error).code !== 'NOT_FOUND') throw error;
+    return { documentId, skipped: 'already indexed' };
+  }
+  const prepared = decodePrepared(bytes);
+  try {
+    const written = docent.apply(documentId, prepared);
+    options.onIndexed?.(written.chunkCount);
+    return { documentId, chunks: written.chunkCount };
+  } catch (error) {
+    // A reindex switched the collection to another embedder while the document was embedded.
+    if (toDocentError(error).code !== 'CONFLICT') throw error;
+    docent.fail(documentId, error);
+    return { documentId, failed: true };
+  }
+}
+
+async function releaseApplyBlobs(
+  options: OwnerHandlerOptions,
+  resultRef: string,
+  uploadRef: string | undefined,
+): Promise<void> {
+  await options.blobs.delete(resultRef);
+  if (uploadRef !== undefined) await releaseUpload(options, uploadRef);
 }
 
 /** Deletes uploaded bytes unless another document with the same bytes still waits for ingest. */

@@ -7,6 +7,8 @@ import { settlesWithin } from './job-queue.ts';
 const MAX_RECONNECT_DELAY_MS = 2000;
 /** Connection errors are logged at most this often per connection, since ioredis repeats them on every retry. */
 const ERROR_LOG_INTERVAL_MS = 30_000;
+/** Distinct error messages throttled at once per listener. */
+const MAX_THROTTLED_MESSAGES = 100;
 
 export function reconnectingOptions(): { retryStrategy: (times: number) => number } {
   return { retryStrategy: (times) => Math.min(times * 200, MAX_RECONNECT_DELAY_MS) };
@@ -54,18 +56,29 @@ export async function whenReady(client: Redis, timeoutMs: number, url: string): 
   );
 }
 
+/**
+ * Returns an error listener that logs each distinct error message at most once per
+ * ERROR_LOG_INTERVAL_MS. Throttling by message keeps a rare error, such as a job's lost lock,
+ * visible while the same connection error repeats on every reconnection attempt.
+ */
 export function throttledErrorLog(logger: Logger, message: string): (error: Error) => void {
-  let lastLoggedAt = 0;
-  let suppressed = 0;
+  const seen = new Map<string, { lastLoggedAt: number; suppressed: number }>();
   return (error) => {
     const now = Date.now();
-    if (now - lastLoggedAt < ERROR_LOG_INTERVAL_MS) {
-      suppressed++;
+    const entry = seen.get(error.message);
+    if (entry !== undefined && now - entry.lastLoggedAt < ERROR_LOG_INTERVAL_MS) {
+      entry.suppressed++;
       return;
     }
-    logger.error({ err: error, suppressed }, message);
-    lastLoggedAt = now;
-    suppressed = 0;
+    logger.error({ err: error, suppressed: entry?.suppressed ?? 0 }, message);
+
+    // Forget quiet messages, so that errors naming ever new job ids cannot grow the map.
+    if (seen.size >= MAX_THROTTLED_MESSAGES) {
+      for (const [key, value] of seen) {
+        if (now - value.lastLoggedAt >= ERROR_LOG_INTERVAL_MS) seen.delete(key);
+      }
+    }
+    if (seen.size < MAX_THROTTLED_MESSAGES) seen.set(error.message, { lastLoggedAt: now, suppressed: 0 });
   };
 }
 
