@@ -8,7 +8,7 @@ import { createConfiguredEmbedder } from '../ingest/embed/index.ts';
 import { chunkDocument } from '../ingest/chunk/chunker.ts';
 import type { Embedder } from '../ingest/embed/embedder.ts';
 import { parseDocument } from '../ingest/parse/index.ts';
-import { embeddingText } from '../ingest/pipeline.ts';
+import { embeddingText, type IngestProgress } from '../ingest/pipeline.ts';
 import { Docent } from '../services/docent.ts';
 import { percentile, seededRandom } from './stats.ts';
 
@@ -20,6 +20,8 @@ export interface IngestReport {
   readonly rawChunksPerSecond: number;
   /** Pipeline throughput as a share of raw embedder throughput on the same chunks (mean of a run before and after). */
   readonly ratio: number;
+  /** Seconds of the pipeline run spent in each stage; `index` is the write to SQLite, FTS5 and HNSW. */
+  readonly stageSeconds: Record<'parse' | 'chunk' | 'embed' | 'index', number>;
   readonly queries: number;
   readonly latency: Record<'total' | 'embed' | 'dense' | 'sparse' | 'fuse', { p50: number; p95: number }>;
 }
@@ -100,8 +102,24 @@ export async function runIngestBench(options: { queries: number }): Promise<Inge
     const rawBefore = await timeEmbedding(raw, chunkTexts, config.embedder.batchSize);
 
     const pipelineStarted = performance.now();
-    const { document: record } = await docent.ingest({ bytes: document.bytes, source: document.name });
-    const pipelineSeconds = (performance.now() - pipelineStarted) / 1000;
+    const stageStarts = new Map<IngestProgress['stage'], number>();
+    let embedEnded = pipelineStarted;
+    const { document: record } = await docent.ingest(
+      { bytes: document.bytes, source: document.name },
+      (progress) => {
+        if (!stageStarts.has(progress.stage)) stageStarts.set(progress.stage, performance.now());
+        if (progress.stage === 'embed') embedEnded = performance.now();
+      },
+    );
+    const pipelineEnded = performance.now();
+    const pipelineSeconds = (pipelineEnded - pipelineStarted) / 1000;
+    const at = (stage: IngestProgress['stage']): number => stageStarts.get(stage) ?? pipelineStarted;
+    const stageSeconds = {
+      parse: (at('chunk') - at('parse')) / 1000,
+      chunk: (at('embed') - at('chunk')) / 1000,
+      embed: (embedEnded - at('embed')) / 1000,
+      index: (pipelineEnded - embedEnded) / 1000,
+    };
     if (record.status !== 'indexed')
       throw new Error(`Bench document failed: ${record.errorMessage ?? record.status}`);
 
@@ -142,6 +160,7 @@ export async function runIngestBench(options: { queries: number }): Promise<Inge
       pipelineChunksPerSecond: chunks.length / pipelineSeconds,
       rawChunksPerSecond: chunks.length / rawSeconds,
       ratio: rawSeconds / pipelineSeconds,
+      stageSeconds,
       queries: options.queries,
       latency,
     };

@@ -35,7 +35,11 @@ if (sections.has('ingest')) {
     `| pipeline throughput (parse, chunk, embed, index) | ${format(report.pipelineChunksPerSecond)} chunks/s |`,
   );
   console.log(`| raw embedder throughput, same chunks | ${format(report.rawChunksPerSecond)} chunks/s |`);
-  console.log(`| pipeline / raw | ${format(report.ratio, 2)} |\n`);
+  console.log(`| pipeline / raw | ${format(report.ratio, 2)} |`);
+  const stages = report.stageSeconds;
+  console.log(
+    `| pipeline stages (s) | parse ${format(stages.parse, 1)}, chunk ${format(stages.chunk, 1)}, embed ${format(stages.embed, 1)}, index ${format(stages.index, 1)} |\n`,
+  );
   console.log(`Hybrid query latency over ${report.queries} queries (ms):\n`);
   console.log('| stage | p50 | p95 |\n| --- | --- | --- |');
   for (const [stage, { p50, p95 }] of Object.entries(report.latency))
