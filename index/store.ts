@@ -341,6 +341,14 @@ export class Store {
   }
 
   /** Records a failed parse or ingest on the document; a `NEEDS_OCR` failure gets its own status. */
+  /**
+   * Queues a failed document again as the newest version of its source name, because its bytes
+   * were just uploaded again and must win over versions uploaded before them.
+   */
+  requeueAsNewestVersion(id: string): void {
+    this.statements.requeueAsNewestVersion.run(id);
+  }
+
   markFailed(id: string, code: string, message: string): void {
     this.statements.setStatus.run(code === 'NEEDS_OCR' ? 'needs_ocr' : 'failed', code, message, id);
   }
@@ -656,6 +664,12 @@ function prepareStatements(db: Database) {
       `INSERT INTO documents (id, collection_id, source, sha256, size_bytes, status, metadata, source_version)
        VALUES (@id, @collectionId, @source, @sha256, @sizeBytes, 'queued', @metadata,
          (SELECT COALESCE(MAX(source_version), 0) + 1 FROM documents WHERE collection_id = @collectionId AND source = @source))`,
+    ),
+    requeueAsNewestVersion: statement(
+      `UPDATE documents SET status = 'queued', error_code = NULL, error_message = NULL,
+         source_version = (SELECT MAX(other.source_version) + 1 FROM documents other
+           WHERE other.collection_id = documents.collection_id AND other.source = documents.source),
+         updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?`,
     ),
     olderVersions: statement(
       `SELECT older.id FROM documents older JOIN documents d ON d.id = ?

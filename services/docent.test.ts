@@ -135,6 +135,23 @@ describe('Docent ingest', () => {
     expectIndexesAgree(docent);
   });
 
+  it('makes failed bytes uploaded again newest', async () => {
+    const { docent } = await setup();
+    const changed = manual.replace('zebrafish', 'platypus');
+    const first = docent.accept({ bytes: bytes(manual), source: 'manual.md' }).document;
+    docent.fail(first.id, new DocentError('PARSE_FAILED', 'The parser timed out'));
+    const pending = docent.accept({ bytes: bytes(changed), source: 'manual.md' }).document;
+
+    const { document } = await docent.ingest({ bytes: bytes(manual), source: 'manual.md' });
+
+    expect(document.id).toBe(first.id);
+    expect(document.status).toBe('indexed');
+    // The version still pending was uploaded before these bytes came again, so it was replaced.
+    expect(docent.store.getDocument(pending.id)).toBeUndefined();
+    expect(docent.store.listDocuments().map((listed) => listed.id)).toEqual([first.id]);
+    expectIndexesAgree(docent);
+  });
+
   it('drops an older version written last', async () => {
     const { docent } = await setup();
     const { older, newer, olderPrepared, newerPrepared } = await prepareTwoVersions(docent);

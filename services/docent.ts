@@ -211,6 +211,11 @@ export class Docent {
   ): Promise<IngestOutcome> {
     const accepted = this.accept(request);
     if (accepted.duplicate && accepted.document.status === 'indexed') return accepted;
+    if (
+      accepted.duplicate &&
+      (accepted.document.status === 'failed' || accepted.document.status === 'needs_ocr')
+    )
+      this.store.requeueAsNewestVersion(accepted.document.id);
 
     const documentId = accepted.document.id;
     try {

@@ -45,7 +45,7 @@ export class Ingestion {
     if (accepted.duplicate && !retry) return { document: accepted.document, jobId: null, duplicate: true };
 
     const document = accepted.document;
-    if (retry) this.markQueued(document.id);
+    if (retry) this.docent.store.requeueAsNewestVersion(document.id);
     const embedder = this.docent.store.requireCollection(document.collection).embedderId;
     try {
       const blobRef = await this.blobs.put(file.bytes);
@@ -95,18 +95,5 @@ export class Ingestion {
     if (document?.status === 'queued' || document?.status === 'processing') {
       this.docent.store.markFailed(documentId, code, reason);
     }
-  }
-
-  /** Queues a failed document again as the newest version of its source name, because it was just uploaded again. */
-  private markQueued(documentId: string): void {
-    // NOTE: Store has no method for this transition yet, so the owner process updates the row directly.
-    this.docent.store.db
-      .prepare(
-        `UPDATE documents SET status = 'queued', error_code = NULL, error_message = NULL,
-           source_version = (SELECT MAX(other.source_version) + 1 FROM documents other
-             WHERE other.collection_id = documents.collection_id AND other.source = documents.source),
-           updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?`,
-      )
-      .run(documentId);
   }
 }
