@@ -18,6 +18,12 @@ export interface DenseHit {
 
 /** Below this many allowed chunks, a filtered search compares vectors exactly instead of asking HNSW. */
 const EXACT_SEARCH_LIMIT = 5000;
+/**
+ * Collections up to this many chunks keep their vectors in memory (2 KiB each at 512 dimensions)
+ * and are searched exactly. HNSW's greedy search can miss a chunk unlike all others, e.g. one
+ * short note beside a 1,473-chunk manual was not in its top 100 at efSearch 100.
+ */
+const IN_MEMORY_LIMIT = 5000;
 const INITIAL_CAPACITY = 1024;
 
 interface Sidecar {
@@ -39,6 +45,8 @@ export class DenseIndex {
   version = 0;
   private liveCount = 0;
   private dirty = false;
+  /** Every live vector by chunk id while the collection is small; undefined once it grew past IN_MEMORY_LIMIT. */
+  private vectors: Map<number, Float32Array> | undefined = new Map();
 
   private constructor(
     readonly collectionId: number,
@@ -77,6 +85,7 @@ export class DenseIndex {
         dense.index.setEf(parameters.efSearch);
         dense.liveCount = store.countChunks(collection.id);
         dense.version = collection.denseVersion;
+        dense.loadVectors(store);
         return dense;
       } catch (error) {
         logger.warn(
@@ -113,6 +122,7 @@ export class DenseIndex {
     });
     this.index.setEf(this.parameters.efSearch);
     this.liveCount = 0;
+    this.vectors = count <= IN_MEMORY_LIMIT ? new Map() : undefined;
     for (const { chunkId, vector } of store.iterateEmbeddings(this.collectionId, this.embedderId)) {
       this.addOne(chunkId, vector);
     }
@@ -130,6 +140,7 @@ export class DenseIndex {
 
   remove(chunkIds: readonly number[]): void {
     for (const chunkId of chunkIds) {
+      this.vectors?.delete(chunkId);
       try {
         this.index.markDelete(chunkId);
         this.liveCount -= 1;
@@ -146,6 +157,7 @@ export class DenseIndex {
    */
   search(vector: Float32Array, k: number, store: Store, allowed?: ReadonlySet<number>): DenseHit[] {
     if (k <= 0 || this.liveCount <= 0) return [];
+    if (this.vectors !== undefined) return exactNearest(vector, k, this.vectors, allowed);
     if (allowed !== undefined) {
       if (allowed.size === 0) return [];
       if (allowed.size <= EXACT_SEARCH_LIMIT) return this.searchExact(vector, k, store, allowed);
@@ -166,13 +178,23 @@ export class DenseIndex {
     store: Store,
     allowed: ReadonlySet<number>,
   ): DenseHit[] {
-    const hits: DenseHit[] = [];
+    const stored = new Map<number, Float32Array>();
     for (const chunkId of allowed) {
-      const stored = store.getEmbedding(chunkId, this.embedderId);
-      if (stored !== undefined) hits.push({ chunkId, score: cosine(vector, stored) });
+      const found = store.getEmbedding(chunkId, this.embedderId);
+      if (found !== undefined) stored.set(chunkId, found);
     }
-    hits.sort((left, right) => right.score - left.score || left.chunkId - right.chunkId);
-    return hits.slice(0, k);
+    return exactNearest(vector, k, stored);
+  }
+
+  /** Keeps the vectors of a small collection in memory after the index was read from its file. */
+  private loadVectors(store: Store): void {
+    if (this.liveCount > IN_MEMORY_LIMIT) {
+      this.vectors = undefined;
+      return;
+    }
+    this.vectors = new Map();
+    for (const { chunkId, vector } of store.iterateEmbeddings(this.collectionId, this.embedderId))
+      this.vectors.set(chunkId, vector);
   }
 
   /** Writes the index atomically (temporary file, then rename), then its sidecar with `version`. */
@@ -213,7 +235,24 @@ export class DenseIndex {
       this.index.resizeIndex(Math.max(INITIAL_CAPACITY, capacity * 2));
     this.index.addPoint(Array.from(vector), chunkId, true);
     this.liveCount += 1;
+    this.vectors?.set(chunkId, vector);
+    if (this.vectors !== undefined && this.vectors.size > IN_MEMORY_LIMIT) this.vectors = undefined;
   }
+}
+
+/** Compares the query with every vector (those in `allowed` only, when given), best first. */
+function exactNearest(
+  vector: Float32Array,
+  k: number,
+  vectors: ReadonlyMap<number, Float32Array>,
+  allowed?: ReadonlySet<number>,
+): DenseHit[] {
+  const hits: DenseHit[] = [];
+  for (const [chunkId, stored] of vectors) {
+    if (allowed === undefined || allowed.has(chunkId)) hits.push({ chunkId, score: cosine(vector, stored) });
+  }
+  hits.sort((left, right) => right.score - left.score || left.chunkId - right.chunkId);
+  return hits.slice(0, k);
 }
 
 function readSidecar(file: string): Sidecar | undefined {
