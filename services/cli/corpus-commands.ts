@@ -226,6 +226,9 @@ export function registerCorpusCommands(program: Command): void {
     });
 }
 
+/** Interval of the progress lines printed when stderr is not a terminal. */
+const PLAIN_PROGRESS_MS = 10_000;
+
 async function ingestFiles(
   docent: Parameters<Parameters<typeof withDocent>[0]>[0],
   files: readonly string[],
@@ -236,15 +239,16 @@ async function ingestFiles(
   const bar = interactive
     ? new cliProgress.SingleBar(
         {
-          format: 'ingest [{bar}] {value}/{total} files | {chunks} chunks | {rate} chunks/s | {file}',
+          format: 'ingest [{bar}] {value}/{total} files | {chunks} chunks | {rate} chunks/s | {file} {step}',
           hideCursor: true,
         },
         cliProgress.Presets.shades_classic,
       )
     : undefined;
-  bar?.start(files.length, 0, { chunks: 0, rate: '0', file: '' });
+  bar?.start(files.length, 0, { chunks: 0, rate: '0', file: '', step: '' });
 
   const started = performance.now();
+  let lastLine = started;
   let chunks = 0;
   let failed = 0;
   let duplicates = 0;
@@ -271,8 +275,22 @@ async function ingestFiles(
       outcome = await docent.ingest(
         { bytes: current.bytes, parsed: current.parsed, source, collection, metadata },
         (progress) => {
-          if (progress.stage === 'embed')
-            bar?.update(index, { chunks: chunks + progress.done, file: source });
+          const done = chunks + progress.done;
+          const rate = (done / Math.max((performance.now() - started) / 1000, 1e-3)).toFixed(1);
+          const step =
+            progress.stage === 'embed'
+              ? `(embedding ${progress.done}/${progress.total})`
+              : `(${progress.stage})`;
+          bar?.update(index, { chunks: done, rate, file: source, step });
+          // Off a terminal, a line every PLAIN_PROGRESS_MS shows that a long file is still moving.
+          if (
+            !interactive &&
+            progress.stage === 'embed' &&
+            performance.now() - lastLine >= PLAIN_PROGRESS_MS
+          ) {
+            lastLine = performance.now();
+            console.error(`embedding ${file}: ${progress.done}/${progress.total} chunks, ${rate} chunks/s`);
+          }
         },
       );
     } catch (error) {
@@ -298,7 +316,7 @@ async function ingestFiles(
         `failed  ${file}: ${document.errorCode ?? 'error'}: ${document.errorMessage ?? 'unknown error'}`,
       );
     }
-    bar?.update(index + 1, { chunks, rate: (chunks / Math.max(seconds, 1e-3)).toFixed(1) });
+    bar?.update(index + 1, { chunks, rate: (chunks / Math.max(seconds, 1e-3)).toFixed(1), step: '' });
   }
   bar?.stop();
 
