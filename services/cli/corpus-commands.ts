@@ -122,11 +122,18 @@ export function registerCorpusCommands(program: Command): void {
           }
           console.log(answer.answer);
           if (answer.citations.length > 0) console.log('\nSources:');
-          for (const citation of answer.citations) {
-            const page = citation.page === null ? '' : `, page ${citation.page}`;
-            console.log(
-              `[${citation.n}] ${citation.source}${page}, characters ${citation.start}-${citation.end}: "${oneLine(citation.text, 160)}"`,
-            );
+          // A source quoted in several places is listed once, with one line per quoted span.
+          let previous: number | undefined;
+          const ordered = [...answer.citations].sort(
+            (left, right) => left.n - right.n || left.start - right.start,
+          );
+          for (const citation of ordered) {
+            if (citation.n !== previous) {
+              const page = citation.page === null ? '' : `, page ${citation.page}`;
+              console.log(`[${citation.n}] ${citation.source}${page}`);
+              previous = citation.n;
+            }
+            console.log(`    characters ${citation.start}-${citation.end}: "${oneLine(citation.text, 160)}"`);
           }
           console.log(`\nAnswered by: ${answer.generator}`);
         });
@@ -218,8 +225,13 @@ export function registerCorpusCommands(program: Command): void {
         for (const document of documents) {
           const error =
             document.errorMessage === null ? '' : ` (${document.errorCode}: ${document.errorMessage})`;
+          const chunkCount = `${document.chunkCount} chunk${document.chunkCount === 1 ? '' : 's'}`;
+          const pageCount =
+            document.pageCount === 0
+              ? ''
+              : `, ${document.pageCount} page${document.pageCount === 1 ? '' : 's'}`;
           console.log(
-            `${document.id}  ${document.status.padEnd(10)} ${document.collection}/${document.source}  ${document.chunkCount} chunks, ${document.pageCount} pages${error}`,
+            `${document.id}  ${document.status.padEnd(10)} ${document.collection}/${document.source}  ${chunkCount}${pageCount}${error}`,
           );
         }
       });

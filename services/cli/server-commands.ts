@@ -52,7 +52,11 @@ export function registerServerCommands(program: Command): void {
       // Created only once the server listens, so that a failed start does not use up the one printing.
       const firstKey = createFirstAdminKey(config);
       console.log(`Docent is listening on ${server.url} (portal: ${server.url}/, API: ${server.url}/v1)`);
-      if (firstKey !== undefined) {
+      if (firstKey === undefined) {
+        console.log(
+          'API keys exist already, so none was created. Make a new admin key with `docent keys create --role admin`.',
+        );
+      } else {
         console.log(
           [
             'Created the first admin API key. It is shown only this once, so keep it:',
