@@ -47,8 +47,13 @@ export interface IngestRequest {
 
 export interface IngestOutcome {
   readonly document: DocumentRecord;
-  /** True when the same bytes were already in the collection; nothing was changed. */
+  /** True when the same bytes were already in the collection. */
   readonly duplicate: boolean;
+}
+
+export interface AcceptOutcome extends IngestOutcome {
+  /** True when the bytes were a failed document, now queued again as the newest version of its source. */
+  readonly retry: boolean;
 }
 
 export interface AskOptions extends Omit<SearchOptions, 'topK'> {
@@ -132,7 +137,7 @@ export class Docent {
    * Registers an upload. Identical bytes already in the collection return the existing
    * document with `duplicate: true`. Empty input is rejected before anything is stored.
    */
-  accept(request: IngestRequest): IngestOutcome {
+  accept(request: IngestRequest): AcceptOutcome {
     // The parser's own check, so that Unicode whitespace (no-break spaces, a lone byte order
     // mark) is rejected here too instead of being stored and failing later.
     assertNotBlank(request.bytes, sanitizeSource(request.source));
@@ -144,7 +149,12 @@ export class Docent {
       sizeBytes: request.bytes.byteLength,
       metadata: request.metadata ?? {},
     });
-    return { document, duplicate };
+    // Failed bytes uploaded again count as the last upload of their source name.
+    if (duplicate && (document.status === 'failed' || document.status === 'needs_ocr')) {
+      this.store.requeueAsNewestVersion(document.id);
+      return { document: this.store.requireDocument(document.id), duplicate, retry: true };
+    }
+    return { document, duplicate, retry: false };
   }
 
   /** Parses, chunks and embeds an accepted document with its collection's embedder. */
@@ -211,11 +221,6 @@ export class Docent {
   ): Promise<IngestOutcome> {
     const accepted = this.accept(request);
     if (accepted.duplicate && accepted.document.status === 'indexed') return accepted;
-    if (
-      accepted.duplicate &&
-      (accepted.document.status === 'failed' || accepted.document.status === 'needs_ocr')
-    )
-      this.store.requeueAsNewestVersion(accepted.document.id);
 
     const documentId = accepted.document.id;
     try {

@@ -37,15 +37,12 @@ export class Ingestion {
     metadata: Record<string, JsonValue>,
   ): Promise<Submission> {
     const accepted = this.docent.accept({ bytes: file.bytes, source: file.source, collection, metadata });
-    const retry =
-      accepted.duplicate &&
-      (accepted.document.status === 'failed' || accepted.document.status === 'needs_ocr');
     // TODO: these bytes keep their place in the version order, so a newer version of the source
     // that is still being prepared replaces them although they were uploaded last.
-    if (accepted.duplicate && !retry) return { document: accepted.document, jobId: null, duplicate: true };
+    if (accepted.duplicate && !accepted.retry)
+      return { document: accepted.document, jobId: null, duplicate: true };
 
     const document = accepted.document;
-    if (retry) this.docent.store.requeueAsNewestVersion(document.id);
     const embedder = this.docent.store.requireCollection(document.collection).embedderId;
     try {
       const blobRef = await this.blobs.put(file.bytes);
