@@ -225,17 +225,18 @@ export function registerCorpusCommands(program: Command): void {
         for (const document of documents) {
           const error =
             document.errorMessage === null ? '' : ` (${document.errorCode}: ${document.errorMessage})`;
-          const chunkCount = `${document.chunkCount} chunk${document.chunkCount === 1 ? '' : 's'}`;
-          const pageCount =
-            document.pageCount === 0
-              ? ''
-              : `, ${document.pageCount} page${document.pageCount === 1 ? '' : 's'}`;
+          const pages = document.pageCount === 0 ? '' : `, ${count(document.pageCount, 'page')}`;
           console.log(
-            `${document.id}  ${document.status.padEnd(10)} ${document.collection}/${document.source}  ${chunkCount}${pageCount}${error}`,
+            `${document.id}  ${document.status.padEnd(10)} ${document.collection}/${document.source}  ${count(document.chunkCount, 'chunk')}${pages}${error}`,
           );
         }
       });
     });
+}
+
+/** Formats a count with its noun, e.g. `1 chunk`, `3 chunks`. */
+function count(value: number, noun: string): string {
+  return `${value} ${noun}${value === 1 ? '' : 's'}`;
 }
 
 /** Interval of the progress lines printed when stderr is not a terminal. */
