@@ -252,6 +252,28 @@ describe('parseDocument', () => {
     );
   });
 
+  it('keeps heading numbers at page tops', async () => {
+    const pdf = await PDFDocument.create();
+    const font = await pdf.embedFont(StandardFonts.Helvetica);
+    const titles = ['Installing', 'Upgrading', 'Removing', 'Pinning'];
+    for (const [index, title] of titles.entries()) {
+      const page = pdf.addPage([612, 792]);
+      // The section number and the title are separate text runs.
+      page.drawText(`2.${index + 1}`, { x: 50, y: 750, size: 14, font });
+      page.drawText(`${title} packages`, { x: 90, y: 750, size: 14, font });
+      page.drawText(`Body text of page ${index + 1} explains ${title.toLowerCase()}.`, {
+        x: 50,
+        y: 600,
+        size: 11,
+        font,
+      });
+    }
+    const document = await parse(await pdf.save(), 'numbered.pdf');
+    expect(blockTexts(document, 'heading')).toEqual(
+      titles.map((title, index) => `2.${index + 1} ${title} packages`),
+    );
+  });
+
   it('rejects a PDF over the page limit', async () => {
     const error = await parseError(await pagedPdf(12), 'long.pdf', { maxPages: 10 });
     expect(error.code).toBe('PARSE_LIMIT_EXCEEDED');

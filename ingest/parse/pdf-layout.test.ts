@@ -68,6 +68,17 @@ describe('PDF page layout', () => {
     ]);
   });
 
+  it('reads large numbered lines as headings', () => {
+    const items: PositionedText[] = [
+      item('2.7', 50, 700, 14),
+      item('Tips for the package management', 95, 700, 14),
+      item('2.7.1', 50, 670, 12),
+      item('How to pick Debian packages', 95, 670, 12),
+      item('Body text of the section says how to find a package.', 50, 650),
+    ];
+    expect(layout(items).map((block) => block.kind)).toEqual(['heading', 'heading', 'paragraph']);
+  });
+
   it('joins wrapped cell text into its row', () => {
     const items = [
       item('Name', 50, 700),

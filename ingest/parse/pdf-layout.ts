@@ -307,9 +307,17 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
   const lineGapLimit = (line: Line, previous: Line): number =>
     pitch === undefined ? 1.8 * Math.max(line.size, previous.size) : 1.35 * pitch;
 
-  const rows = markTableRows(lines);
+  const lineText = (line: Line): string => line.segments.map((segment) => segment.text).join(' ');
+  // A section number and its title, set apart in a large font, align like two table cells.
+  // Heading-sized lines are therefore never table rows.
+  const isHeading = (line: Line): boolean => {
+    const text = lineText(line);
+    return line.size >= bodySize * 1.15 && text.length <= 200 && /\p{L}/u.test(text);
+  };
+  const rows = markTableRows(lines, isHeading);
   for (const [index, line] of lines.entries()) {
-    const text = line.segments.map((segment) => segment.text).join(' ');
+    const text = lineText(line);
+    const heading = isHeading(line);
 
     // Lines set entirely in a monospaced font are code; their indentation is kept.
     if (line.monospace) {
@@ -323,7 +331,7 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
     flushCode();
 
     const lastRow = table.at(-1);
-    if (lastRow !== undefined && continuesCells(line, lastRow)) {
+    if (lastRow !== undefined && !heading && continuesCells(line, lastRow)) {
       for (const segment of line.segments) {
         const cell = overlappingCell(segment, lastRow)!;
         cell.text = joinLines(cell.text, segment.text);
@@ -332,7 +340,7 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
       continue;
     }
     // A row below a wrapped cell has the wrapped line as its neighbour, so it aligns with the row above.
-    if (rows[index] === true || (lastRow !== undefined && isTableRow(line, lastRow.anchor))) {
+    if (rows[index] === true || (lastRow !== undefined && !heading && isTableRow(line, lastRow.anchor))) {
       flushParagraph();
       table.push({
         anchor: line,
@@ -343,8 +351,7 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
     }
     flushTable();
 
-    const isHeading = line.size >= bodySize * 1.15 && text.length <= 200 && /\p{L}/u.test(text);
-    if (isHeading) {
+    if (heading) {
       const previous = blocks.at(-1);
       if (
         paragraph === undefined &&
@@ -448,17 +455,22 @@ function codeText(lines: readonly Line[]): string {
 /**
  * Marks the lines that are table rows. First, a line of two or more segments aligned with such a
  * neighbour is a row. Then, repeatedly, a line of two or more segments next to a row is one too,
- * because a cell spanning two rows sits between their baselines and aligns with neither.
+ * because a cell spanning two rows sits between their baselines and aligns with neither. Heading
+ * lines are never rows.
  */
-function markTableRows(lines: readonly Line[]): boolean[] {
+function markTableRows(lines: readonly Line[], isHeading: (line: Line) => boolean): boolean[] {
+  const candidate = (line: Line | undefined): Line | undefined =>
+    line === undefined || isHeading(line) ? undefined : line;
   const rows = lines.map(
-    (line, index) => isTableRow(line, lines[index - 1]) || isTableRow(line, lines[index + 1]),
+    (line, index) =>
+      candidate(line) !== undefined &&
+      (isTableRow(line, candidate(lines[index - 1])) || isTableRow(line, candidate(lines[index + 1]))),
   );
   let changed = true;
   while (changed) {
     changed = false;
     lines.forEach((line, index) => {
-      if (rows[index] === true || line.segments.length < 2) return;
+      if (rows[index] === true || line.segments.length < 2 || isHeading(line)) return;
       if (rows[index - 1] === true || rows[index + 1] === true) {
         rows[index] = true;
         changed = true;

@@ -232,15 +232,19 @@ function addLayoutBlock(
 
 /**
  * Finds page headers and footers in documents of two pages or more. They are the top or bottom two
- * lines of a page, within 12% of its height from the edge, whose text recurs (digits ignored) on at
+ * lines of a page, within 12% of its height from the edge, whose text recurs (see `key`) on at
  * least 60% of the pages (three pages in documents of five or more). Bare page numbers there count too.
  */
 function findRepeatedEdgeText(pages: readonly Segment[][], geometry: readonly PageText[]): Set<Segment> {
   const furniture = new Set<Segment>();
   if (pages.length < 2) return furniture;
 
-  const key = (segment: Segment): string =>
-    segment.text.toLowerCase().replace(/\d+/g, '#').replace(/\s+/g, '');
+  // Digits are ignored only in text with letters ("Page 3", "Chapter 2. Tips"). Text of digits
+  // alone keeps them, so section numbers such as 1.1.4 in headings at the top of pages stay.
+  const key = (segment: Segment): string => {
+    const text = segment.text.toLowerCase().replace(/\s+/g, '');
+    return /\p{L}/u.test(text) ? text.replace(/\d+/g, '#') : text;
+  };
   const edges = pages.map((segments, index) => {
     const { bottom, top } = geometry[index]!;
     const margin = 0.12 * (top - bottom);
