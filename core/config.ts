@@ -19,14 +19,14 @@ const configSchema = z
     DOCENT_CHUNK_SIZE: integer(16, 8192).default(200),
     DOCENT_CHUNK_OVERLAP: integer(0, 4096).default(30),
 
-    /** `use-lite` (offline default), `transformers:<model directory or org/name under DOCENT_MODELS_DIR>` or `hash:<dimension>` (tests). */
-    DOCENT_EMBEDDER: z.string().min(1).default('use-lite'),
+    /** `use-lite-windowed` (offline default), `use-lite` (first 128 tokens only), `transformers:<model directory or org/name under DOCENT_MODELS_DIR>` or `hash:<dimension>` (tests). */
+    DOCENT_EMBEDDER: z.string().min(1).default('use-lite-windowed'),
     DOCENT_EMBED_BATCH_SIZE: integer(1, 1024).default(32),
     /** Pooling of `transformers:` embedders; `auto` reads the model's 1_Pooling/config.json, else CLS for bge and mean otherwise. */
     DOCENT_EMBED_POOLING: z.enum(['auto', 'mean', 'cls']).default('auto'),
     /** Query and passage prefixes of `transformers:` embedders; `auto` picks e5 or bge prefixes from the model name. */
     DOCENT_EMBED_PREFIX: z.enum(['auto', 'none', 'e5', 'bge']).default('auto'),
-    /** Worker threads that run `use-lite`, each with its own model copy; 1 runs it on the calling thread. */
+    /** Worker threads that run `use-lite` and `use-lite-windowed`, each with its own model copy; 1 runs it on the calling thread. */
     DOCENT_EMBED_THREADS: integer(1, 64).default(1),
 
     /**

@@ -24,13 +24,13 @@ describe('createEmbedder', () => {
     expect(embedder.dimension).toBe(96);
   });
 
-  it('creates use-lite on one or more threads', async () => {
-    const single = await createEmbedder('use-lite', { modelsDir, batchSize: 8 });
-    const threaded = await createEmbedder('use-lite', { modelsDir, batchSize: 8, threads: 2 });
+  it.each(['use-lite', 'use-lite-windowed'])('creates %s on one or more threads', async (spec) => {
+    const single = await createEmbedder(spec, { modelsDir, batchSize: 8 });
+    const threaded = await createEmbedder(spec, { modelsDir, batchSize: 8, threads: 2 });
     expect(single.constructor.name).toBe('UseLiteEmbedder');
     expect(threaded.constructor.name).toBe('ThreadedUseLiteEmbedder');
     for (const embedder of [single, threaded]) {
-      expect(embedder.id).toBe('use-lite');
+      expect(embedder.id).toBe(spec);
       expect(embedder.dimension).toBe(512);
       await embedder.close();
     }

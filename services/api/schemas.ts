@@ -96,7 +96,12 @@ export const listJobsQuerySchema = z.object({
 export const reindexSchema = z
   .object({
     collection: collectionName.optional().describe('Collection to reindex; all collections when absent'),
-    embedder: z.string().min(1).max(300).optional().describe('Embedder spec to switch to, e.g. use-lite'),
+    embedder: z
+      .string()
+      .min(1)
+      .max(300)
+      .optional()
+      .describe('Embedder spec to switch to, e.g. use-lite-windowed'),
   })
   .strict();
 

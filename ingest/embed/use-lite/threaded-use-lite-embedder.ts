@@ -2,12 +2,15 @@ import { Worker } from 'node:worker_threads';
 import { DocentError, type ErrorCode } from '../../../core/errors.ts';
 import { BaseEmbedder } from '../base-embedder.ts';
 import type { EmbeddingKind } from '../embedder.ts';
+import type { UseLiteId } from './use-lite-embedder.ts';
 import type { UseLiteWorkerData, UseLiteWorkerMessage, UseLiteWorkerRequest } from './use-lite-worker.ts';
 
 export interface ThreadedUseLiteOptions {
   readonly batchSize: number;
   /** Worker threads, each with its own model and TensorFlow.js engine (about 180 MB RSS each after a batch of 32 abstracts). */
   readonly threads: number;
+  /** Whether to read the whole text in windows (`use-lite-windowed`), as in UseLiteOptions. */
+  readonly windowed?: boolean;
 }
 
 interface PendingBatch {
@@ -30,7 +33,7 @@ interface UseLiteWorker {
  * were no faster than one (measure-backends.ts, wasm against wasm-threads).
  */
 export class ThreadedUseLiteEmbedder extends BaseEmbedder {
-  readonly id = 'use-lite';
+  readonly id: UseLiteId;
   readonly dimension = 512;
   protected override readonly concurrency: number;
   private readonly idle: UseLiteWorker[];
@@ -43,6 +46,7 @@ export class ThreadedUseLiteEmbedder extends BaseEmbedder {
 
   private constructor(workers: readonly UseLiteWorker[], options: ThreadedUseLiteOptions) {
     super(options.batchSize);
+    this.id = options.windowed === true ? 'use-lite-windowed' : 'use-lite';
     this.concurrency = workers.length;
     this.workers = new Set(workers);
     this.idle = [...workers];
@@ -60,7 +64,9 @@ export class ThreadedUseLiteEmbedder extends BaseEmbedder {
         `Embedding threads (${options.threads}) must be a positive integer; set DOCENT_EMBED_THREADS to e.g. 2.`,
       );
     }
-    const started = Array.from({ length: options.threads }, () => startWorker(options.batchSize));
+    const started = Array.from({ length: options.threads }, () =>
+      startWorker({ batchSize: options.batchSize, windowed: options.windowed === true }),
+    );
     const results = await Promise.allSettled(started);
     const workers = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     const failure = results.find((result) => result.status === 'rejected');
@@ -154,8 +160,7 @@ function noWorkersError(): DocentError {
   );
 }
 
-function startWorker(batchSize: number): Promise<UseLiteWorker> {
-  const workerData: UseLiteWorkerData = { batchSize };
+function startWorker(workerData: UseLiteWorkerData): Promise<UseLiteWorker> {
   const worker = new Worker(new URL('./use-lite-worker-entry.mjs', import.meta.url), { workerData });
   return new Promise((resolve, reject) => {
     const onMessage = (message: UseLiteWorkerMessage): void => {

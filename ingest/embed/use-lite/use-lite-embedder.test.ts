@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { describeEmbedderConformance } from '../conformance.ts';
-import { dot } from '../vector.ts';
+import { dot, normalizeInPlace } from '../vector.ts';
 import { USE_LITE_MAX_TOKENS, UseLiteEmbedder } from './use-lite-embedder.ts';
 
 const processListenersAtStart =
   process.listenerCount('uncaughtException') + process.listenerCount('unhandledRejection');
 
 describeEmbedderConformance('UseLiteEmbedder', () => UseLiteEmbedder.load({ batchSize: 3 }));
+describeEmbedderConformance('UseLiteEmbedder windowed', () =>
+  UseLiteEmbedder.load({ batchSize: 3, windowed: true }),
+);
 
 describe('UseLiteEmbedder', () => {
   it('ranks paraphrases above unrelated sentences', async () => {
@@ -41,6 +44,61 @@ describe('UseLiteEmbedder truncation', () => {
     );
     await embedder.close();
     expect(Array.from(extended ?? [])).toEqual(Array.from(full ?? []));
+  });
+});
+
+describe('UseLiteEmbedder windows', () => {
+  const words = Array.from({ length: 200 }, (_value, i) => `word${i % 17}`).join(' ');
+
+  it('reads tokens after the 128th', async () => {
+    const embedder = await UseLiteEmbedder.load({ batchSize: 8, windowed: true });
+    const [full, extended] = await embedder.embed(
+      [words, `${words} and a completely different ending about pasta`],
+      'document',
+    );
+    await embedder.close();
+    expect(embedder.id).toBe('use-lite-windowed');
+    expect(Array.from(extended ?? [])).not.toEqual(Array.from(full ?? []));
+  });
+
+  it('weights each window by its tokens', async () => {
+    const [first, windowed] = await Promise.all([
+      UseLiteEmbedder.load({ batchSize: 8 }),
+      UseLiteEmbedder.load({ batchSize: 8, windowed: true }),
+    ]);
+    const text = words.split(' ').slice(0, 80).join(' ');
+    const tokens = first.tokenize(text);
+    expect(tokens.length).toBeGreaterThan(USE_LITE_MAX_TOKENS);
+    expect(tokens.length).toBeLessThanOrEqual(2 * USE_LITE_MAX_TOKENS);
+    const [head = [], tail = []] = [tokens.slice(0, USE_LITE_MAX_TOKENS), tokens.slice(USE_LITE_MAX_TOKENS)];
+    const [headVector, tailVector] = (await first.embedTokens([head, tail])).map(normalizeInPlace);
+    const [vector] = await windowed.embed([text], 'document');
+    await Promise.all([first.close(), windowed.close()]);
+
+    const expected = normalizeInPlace(
+      (headVector ?? new Float32Array()).map(
+        (value, i) => head.length * value + tail.length * (tailVector?.[i] ?? 0),
+      ),
+    );
+    expect(dot(vector ?? new Float32Array(), expected)).toBeGreaterThan(0.99999);
+  });
+
+  it('matches use-lite on a short text', async () => {
+    const [first, windowed] = await Promise.all([
+      UseLiteEmbedder.load({ batchSize: 8 }),
+      UseLiteEmbedder.load({ batchSize: 8, windowed: true }),
+    ]);
+    const texts = ['How old is the universe?', ''];
+    const [fromFirst, fromWindowed] = await Promise.all([
+      first.embed(texts, 'document'),
+      windowed.embed(texts, 'document'),
+    ]);
+    await Promise.all([first.close(), windowed.close()]);
+    texts.forEach((_text, i) => {
+      expect(dot(fromFirst[i] ?? new Float32Array(), fromWindowed[i] ?? new Float32Array())).toBeGreaterThan(
+        0.99999,
+      );
+    });
   });
 });
 

