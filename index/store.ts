@@ -340,7 +340,6 @@ export class Store {
     this.statements.setStatus.run('processing', null, null, id);
   }
 
-  /** Records a failed parse or ingest on the document; a `NEEDS_OCR` failure gets its own status. */
   /**
    * Queues a failed document again as the newest version of its source name, because its bytes
    * were just uploaded again and must win over versions uploaded before them.
@@ -349,6 +348,17 @@ export class Store {
     this.statements.requeueAsNewestVersion.run(id);
   }
 
+  /** Moves a queued or processing document to the newest version of its source name, keeping its status. */
+  promoteToNewestVersion(id: string): void {
+    this.statements.promoteToNewestVersion.run(id);
+  }
+
+  /** Returns the ids of the versions of the document's source name uploaded after it. */
+  newerVersionIds(id: string): string[] {
+    return (this.statements.newerVersions.all(id) as Array<{ id: string }>).map((row) => row.id);
+  }
+
+  /** Records a failed parse or ingest on the document; a `NEEDS_OCR` failure gets its own status. */
   markFailed(id: string, code: string, message: string): void {
     this.statements.setStatus.run(code === 'NEEDS_OCR' ? 'needs_ocr' : 'failed', code, message, id);
   }
@@ -670,6 +680,16 @@ function prepareStatements(db: Database) {
          source_version = (SELECT MAX(other.source_version) + 1 FROM documents other
            WHERE other.collection_id = documents.collection_id AND other.source = documents.source),
          updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?`,
+    ),
+    promoteToNewestVersion: statement(
+      `UPDATE documents SET
+         source_version = (SELECT MAX(other.source_version) + 1 FROM documents other
+           WHERE other.collection_id = documents.collection_id AND other.source = documents.source),
+         updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?`,
+    ),
+    newerVersions: statement(
+      `SELECT newer.id FROM documents newer JOIN documents d ON d.id = ?
+       WHERE newer.collection_id = d.collection_id AND newer.source = d.source AND newer.source_version > d.source_version`,
     ),
     olderVersions: statement(
       `SELECT older.id FROM documents older JOIN documents d ON d.id = ?

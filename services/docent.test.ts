@@ -152,6 +152,39 @@ describe('Docent ingest', () => {
     expectIndexesAgree(docent);
   });
 
+  it('keeps indexed bytes uploaded again', async () => {
+    const { docent } = await setup();
+    const changed = manual.replace('zebrafish', 'platypus');
+    const first = await docent.ingest({ bytes: bytes(manual), source: 'manual.md' });
+    const pending = docent.accept({ bytes: bytes(changed), source: 'manual.md' }).document;
+    const pendingPrepared = await docent.prepare(pending.id, { bytes: bytes(changed), source: 'manual.md' });
+
+    const again = docent.accept({ bytes: bytes(manual), source: 'manual.md' });
+
+    expect(again.document.id).toBe(first.document.id);
+    expect(again.duplicate).toBe(true);
+    expect(docent.store.getDocument(pending.id)).toBeUndefined();
+    expect(() => docent.apply(pending.id, pendingPrepared)).toThrow(/not found/);
+    expect(docent.store.listDocuments().map((listed) => listed.id)).toEqual([first.document.id]);
+    expect(await sources(docent, 'platypus', 'sparse')).toHaveLength(0);
+    expectIndexesAgree(docent);
+  });
+
+  it('keeps queued bytes uploaded again', async () => {
+    const { docent } = await setup();
+    const { older, newer, olderPrepared, newerPrepared } = await prepareTwoVersions(docent);
+
+    const again = docent.accept({ bytes: bytes(manual), source: 'manual.md' });
+    expect(again.document.id).toBe(older.id);
+    docent.apply(newer.id, newerPrepared);
+    docent.apply(older.id, olderPrepared);
+
+    expect(docent.store.listDocuments().map((listed) => listed.id)).toEqual([older.id]);
+    expect(docent.store.requireDocument(older.id).status).toBe('indexed');
+    expect(await sources(docent, 'platypus', 'sparse')).toHaveLength(0);
+    expectIndexesAgree(docent);
+  });
+
   it('drops an older version written last', async () => {
     const { docent } = await setup();
     const { older, newer, olderPrepared, newerPrepared } = await prepareTwoVersions(docent);

@@ -135,7 +135,8 @@ export class Docent {
 
   /**
    * Registers an upload. Identical bytes already in the collection return the existing
-   * document with `duplicate: true`. Empty input is rejected before anything is stored.
+   * document with `duplicate: true`, which becomes the newest version of its source name again.
+   * Empty input is rejected before anything is stored.
    */
   accept(request: IngestRequest): AcceptOutcome {
     // The parser's own check, so that Unicode whitespace (no-break spaces, a lone byte order
@@ -149,12 +150,24 @@ export class Docent {
       sizeBytes: request.bytes.byteLength,
       metadata: request.metadata ?? {},
     });
-    // Failed bytes uploaded again count as the last upload of their source name.
-    if (duplicate && (document.status === 'failed' || document.status === 'needs_ocr')) {
+    if (!duplicate) return { document, duplicate, retry: false };
+
+    // Bytes uploaded again count as the last upload of their source name: a failed document is
+    // queued again, and versions uploaded after the first copy no longer replace it.
+    if (document.status === 'failed' || document.status === 'needs_ocr') {
       this.store.requeueAsNewestVersion(document.id);
       return { document: this.store.requireDocument(document.id), duplicate, retry: true };
     }
-    return { document, duplicate, retry: false };
+    const newer = this.store.newerVersionIds(document.id);
+    if (newer.length === 0) return { document, duplicate, retry: false };
+    if (document.status === 'indexed') {
+      // The indexed copy is what a write of these bytes would give now. Newer versions have no
+      // chunks yet (their write would have removed this copy), and their jobs find nothing to write.
+      for (const id of newer) this.deleteDocument(id);
+    } else {
+      this.store.promoteToNewestVersion(document.id);
+    }
+    return { document: this.store.requireDocument(document.id), duplicate, retry: false };
   }
 
   /** Parses, chunks and embeds an accepted document with its collection's embedder. */

@@ -37,8 +37,6 @@ export class Ingestion {
     metadata: Record<string, JsonValue>,
   ): Promise<Submission> {
     const accepted = this.docent.accept({ bytes: file.bytes, source: file.source, collection, metadata });
-    // TODO: these bytes keep their place in the version order, so a newer version of the source
-    // that is still being prepared replaces them although they were uploaded last.
     if (accepted.duplicate && !accepted.retry)
       return { document: accepted.document, jobId: null, duplicate: true };
 

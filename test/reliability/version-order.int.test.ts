@@ -200,4 +200,21 @@ describe.each([
     expect(newerApply.result).toEqual({ documentId: newer.documentId, skipped: 'document deleted' });
     await expectOnlyVersion(app, again, 'amber', newer, 'cobalt');
   });
+
+  it('prefers indexed bytes uploaded again', async () => {
+    let uploadedAgain = false;
+    const app = await open([{ word: 'cobalt', holdUntil: () => uploadedAgain }]);
+    const indexed = await uploadVersion(app, OLDER);
+    await app.waitForJob(`apply-${indexed.jobId}`, 20_000);
+
+    // The amber bytes come again while the cobalt version is being prepared.
+    const newer = await uploadVersion(app, NEWER);
+    const again = await upload(app, [[SOURCE, OLDER]], { collection: COLLECTION });
+    uploadedAgain = true;
+    expect(again.body.documents[0]).toMatchObject({ documentId: indexed.documentId, duplicate: true });
+
+    const newerApply = await app.waitForJob(`apply-${newer.jobId}`, 20_000);
+    expect(newerApply.result).toEqual({ documentId: newer.documentId, skipped: 'document deleted' });
+    await expectOnlyVersion(app, indexed, 'amber', newer, 'cobalt');
+  });
 });
