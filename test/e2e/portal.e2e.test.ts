@@ -35,6 +35,7 @@ describe.skipIf(!existsSync(CHROMIUM))(
     let browser: Browser;
     let page: Page;
     const dialogs: string[] = [];
+    const missing: string[] = [];
 
     beforeAll(async () => {
       mkdirSync(ARTIFACTS, { recursive: true });
@@ -45,6 +46,9 @@ describe.skipIf(!existsSync(CHROMIUM))(
         args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
       });
       page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      page.on('response', (response) => {
+        if (response.status() === 404) missing.push(response.url());
+      });
       page.on('dialog', (dialog) => {
         // The portal asks before deleting; any other dialog (an alert) would mean injected script ran.
         if (dialog.type() === 'confirm') {
@@ -160,6 +164,15 @@ describe.skipIf(!existsSync(CHROMIUM))(
         { timeout: 30_000 },
       );
       expect(dialogs).toEqual([]);
+    });
+
+    it('serves every file it links', async () => {
+      // Headless Chromium does not fetch the page icon by itself, so the test fetches it.
+      const icon = (await page.getAttribute('link[rel="icon"]', 'href')) ?? '';
+      expect(icon).not.toBe('');
+      const response = await page.request.get(new URL(icon, server.url).toString());
+      expect(response.status()).toBe(200);
+      expect(missing).toEqual([]);
     });
   },
 );
