@@ -14,6 +14,8 @@ const configSchema = z
     DOCENT_DATA_DIR: z.string().min(1).default('./data'),
     DOCENT_MODELS_DIR: z.string().min(1).default('./models'),
     DOCENT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** `auto` writes readable log lines to a terminal and JSON lines otherwise. */
+    DOCENT_LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
 
     /** Chunk size and overlap are counted in tokens of `ingest/chunk/tokens.ts`, not characters. */
     DOCENT_CHUNK_SIZE: integer(16, 8192).default(200),
@@ -141,6 +143,7 @@ export interface Config {
   readonly dataDir: string;
   readonly modelsDir: string;
   readonly logLevel: RawConfig['DOCENT_LOG_LEVEL'];
+  readonly logFormat: RawConfig['DOCENT_LOG_FORMAT'];
   readonly chunking: { readonly chunkSize: number; readonly chunkOverlap: number };
   readonly embedder: {
     readonly spec: string;
@@ -223,6 +226,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(raw.DOCENT_DATA_DIR),
     modelsDir: path.resolve(raw.DOCENT_MODELS_DIR),
     logLevel: raw.DOCENT_LOG_LEVEL,
+    logFormat: raw.DOCENT_LOG_FORMAT,
     chunking: { chunkSize: raw.DOCENT_CHUNK_SIZE, chunkOverlap: raw.DOCENT_CHUNK_OVERLAP },
     embedder: {
       spec: raw.DOCENT_EMBEDDER,

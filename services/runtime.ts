@@ -7,7 +7,7 @@ import { Docent } from './docent.ts';
 /** Opens the engine with the configured embedder and answer generator. */
 export async function openDocent(options: { config?: Config; logger?: Logger } = {}): Promise<Docent> {
   const config = options.config ?? loadConfig();
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const logger = options.logger ?? createLogger(config.logLevel, { format: config.logFormat });
   const generator = await createAnswerGenerator(config, logger);
   return Docent.open({
     config,

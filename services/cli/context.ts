@@ -20,7 +20,7 @@ export async function withDocent<T>(
       ? base
       : loadConfig({ ...process.env, DOCENT_DATA_DIR: path.join(base.dataDir, options.dataSubfolder) });
   const level = process.env.DOCENT_LOG_LEVEL === undefined ? 'error' : config.logLevel;
-  const docent = await openDocent({ config, logger: createLogger(level) });
+  const docent = await openDocent({ config, logger: createLogger(level, { format: config.logFormat }) });
   try {
     return await run(docent);
   } finally {

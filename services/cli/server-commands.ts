@@ -33,7 +33,7 @@ export function registerServerCommands(program: Command): void {
           '--no-ingest needs REDIS_URL, so that `docent worker` processes can take the ingest jobs.',
         );
       }
-      const logger = createLogger(config.logLevel);
+      const logger = createLogger(config.logLevel, { format: config.logFormat });
       const docent = await openDocent({ config, logger });
       let server: RunningServer;
       try {
@@ -79,7 +79,7 @@ export function registerServerCommands(program: Command): void {
     )
     .action(async (options: { concurrency?: number }) => {
       const config = loadConfig();
-      const logger = createLogger(config.logLevel, 'docent-worker');
+      const logger = createLogger(config.logLevel, { name: 'docent-worker', format: config.logFormat });
       const { runWorker } = await import('../worker.ts');
       const worker = runWorker({
         config,
