@@ -83,6 +83,22 @@ describe('UseLiteEmbedder windows', () => {
     expect(dot(vector ?? new Float32Array(), expected)).toBeGreaterThan(0.99999);
   });
 
+  it('keeps vectors across call sizes', async () => {
+    // With a batch size of 1, at most four windows go into one model call.
+    const [small, large] = await Promise.all([
+      UseLiteEmbedder.load({ batchSize: 1, windowed: true }),
+      UseLiteEmbedder.load({ batchSize: 8, windowed: true }),
+    ]);
+    const text = `${words} ${words}`;
+    expect(small.tokenize(text).length).toBeGreaterThan(4 * USE_LITE_MAX_TOKENS);
+    const [[split], [whole]] = await Promise.all([
+      small.embed([text], 'document'),
+      large.embed([text], 'document'),
+    ]);
+    await Promise.all([small.close(), large.close()]);
+    expect(dot(split ?? new Float32Array(), whole ?? new Float32Array())).toBeGreaterThan(0.99999);
+  });
+
   it('matches use-lite on a short text', async () => {
     const [first, windowed] = await Promise.all([
       UseLiteEmbedder.load({ batchSize: 8 }),

@@ -88,7 +88,12 @@ export class UseLiteEmbedder extends BaseEmbedder {
       return this.embedTokens(tokens.map((row) => row.slice(0, USE_LITE_MAX_TOKENS)));
 
     const windows = tokens.map((row) => splitWindows(row));
-    const vectors = await this.embedTokens(windows.flat());
+    const rows = windows.flat();
+    // Long chunks (DOCENT_CHUNK_SIZE allows 8192 tokens) would make one model call very large.
+    const rowsPerCall = 4 * this.batchSize;
+    const vectors: Float32Array[] = [];
+    for (let start = 0; start < rows.length; start += rowsPerCall)
+      vectors.push(...(await this.embedTokens(rows.slice(start, start + rowsPerCall))));
     let next = 0;
     return windows.map((rows) => {
       const mean = new Float32Array(this.dimension);
