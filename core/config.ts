@@ -33,8 +33,8 @@ const configSchema = z
 
     /**
      * Weighted fusion with a small dense weight is the default because the offline embedder
-     * (use-lite) is much weaker than BM25 on technical text: on SciFact, RRF with equal weight
-     * scored nDCG@10 0.46 against 0.69 for BM25 alone (docs/benchmarks.md).
+     * (use-lite-windowed) is much weaker than BM25 on technical text: on SciFact, RRF with equal
+     * weight scored nDCG@10 0.51 against 0.69 for BM25 alone (docs/benchmarks.md).
      */
     DOCENT_FUSION: z.enum(['rrf', 'weighted']).default('weighted'),
     DOCENT_RRF_K: integer(1, 10_000).default(60),
