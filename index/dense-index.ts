@@ -93,6 +93,8 @@ export class DenseIndex {
           'Dense index file is unreadable; rebuilding it from stored vectors',
         );
       }
+    } else if (sidecar === undefined && !existsSync(file) && store.countChunks(collection.id) === 0) {
+      logger.debug({ collection: collection.name, file }, 'Creating the dense index of a new collection');
     } else {
       logger.info(
         {

@@ -110,6 +110,25 @@ describe('ExtractiveGenerator', () => {
     }
   });
 
+  it('leaves numbered headings out of answers', async () => {
+    const heading = '2.3.5 System wide upgrade of the installed packages';
+    const chunk = {
+      ...source(
+        1,
+        `${heading}\n\nYou can perform a system wide upgrade of the installed packages with apt full-upgrade.`,
+      ),
+      headingPath: ['2 Debian package management', heading],
+    };
+
+    const { answer } = await collect('How do I perform a system wide upgrade of the installed packages?', [
+      chunk,
+    ]);
+
+    expect(answer.refused).toBe(false);
+    expect(answer.answer).toContain('apt full-upgrade');
+    expect(answer.answer).not.toContain('2.3.5');
+  });
+
   it('streams tokens that concatenate to the answer', async () => {
     const { events, answer } = await collect('When was the Eiffel Tower completed?', [
       source(1, 'The Eiffel Tower was completed in 1889. It was built for the World Fair.'),

@@ -164,11 +164,14 @@ function isMostlyCharacterTokens(text: string): boolean {
 function collectCandidates(sources: readonly SourceChunk[]): Candidate[] {
   const candidates: Candidate[] = [];
   sources.forEach((source, rank) => {
+    // A heading inside the chunk text ("2.3.5 System wide upgrade") is a label, not an answer.
+    const headings = new Set(source.headingPath.map((heading) => heading.trim()));
     for (const sentence of splitSentences(source.text)) {
       const terms = tokenize(sentence.text)
         .map((token) => token.term)
         .filter((term) => !isStopword(term));
       if (terms.length === 0 || isHeadingLike(sentence.text, terms.length)) continue;
+      if (headings.has(sentence.text.trim())) continue;
       candidates.push({
         source,
         rank,

@@ -75,7 +75,13 @@ export function registerCorpusCommands(program: Command): void {
             console.log(JSON.stringify({ results, timings }, null, 2));
             return;
           }
-          if (results.length === 0) console.log('No results.');
+          if (results.length === 0 && filters !== undefined) {
+            console.log(
+              `No results with the filter ${JSON.stringify(filters)}. It matches the metadata given at ingest (docent ingest --metadata '{"lang":"en"}'); try without --filter to search every document.`,
+            );
+          } else if (results.length === 0) {
+            console.log('No results.');
+          }
           for (const result of results) printResult(result);
         });
       },

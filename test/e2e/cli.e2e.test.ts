@@ -161,6 +161,14 @@ describe('docent command line', { timeout: CLI_TEST_TIMEOUT_MS }, () => {
     );
     expect(sparse.results.map((result) => result.source)).toEqual(['harbour.txt']);
 
+    const filtered = await docent(
+      ['search', 'lock gates', '--collection', 'coast', '--filter', '{"lang":"fr"}'],
+      env(dataDir),
+    );
+    expect(filtered.code).toBe(0);
+    expect(filtered.stdout).toContain('No results with the filter {"lang":"fr"}');
+    expect(filtered.stdout).toContain('--metadata');
+
     const reply = json<{ answer: string; citations: Citation[]; mode: string }>(
       await docent(
         [
