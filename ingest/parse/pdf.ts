@@ -79,6 +79,7 @@ export async function parsePdf(bytes: Uint8Array, options: PdfOptions): Promise<
     }
 
     pageBlocks.forEach((blocks, index) => {
+      // TODO: printed page labels (pdf.getPageLabels) are not kept, so citations give only the page index.
       builder.startPage(index + 1);
       if (ocrPages.has(index + 1)) {
         for (const paragraph of splitParagraphs(ocrPages.get(index + 1)!))
