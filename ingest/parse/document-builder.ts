@@ -20,6 +20,7 @@ export class DocumentBuilder {
   private readonly warnings: string[] = [];
   private pageStart: number | undefined;
   private pageNumber = 0;
+  private pageLabel: string | undefined;
   private replacementCharacters = 0;
 
   /**
@@ -47,15 +48,21 @@ export class DocumentBuilder {
   }
 
   /** Starts page `page` (numbered from 1); blocks added until `endPage` belong to it. */
-  startPage(page: number): void {
+  startPage(page: number, label?: string): void {
     this.pageNumber = page;
+    this.pageLabel = label === undefined || label === String(page) ? undefined : label;
     this.pageStart = -1;
   }
 
   endPage(): void {
     if (this.pageStart === undefined) return;
     const start = this.pageStart < 0 ? this.text.length : this.pageStart;
-    this.pages.push({ page: this.pageNumber, start, end: this.text.length });
+    this.pages.push({
+      page: this.pageNumber,
+      start,
+      end: this.text.length,
+      ...(this.pageLabel === undefined ? {} : { label: this.pageLabel }),
+    });
     this.pageStart = undefined;
   }
 

@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import iconv from 'iconv-lite';
 import JSZip from 'jszip';
-import { PDFDocument, rgb, StandardFonts } from 'pdf-lib';
+import { PDFDocument, PDFName, rgb, StandardFonts } from 'pdf-lib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DocentError } from '../../core/errors.ts';
 import { closeParseWorkers, parseDocument, type ParseLimits } from './index.ts';
@@ -272,6 +272,25 @@ describe('parseDocument', () => {
     expect(blockTexts(document, 'heading')).toEqual(
       titles.map((title, index) => `2.${index + 1} ${title} packages`),
     );
+  });
+
+  it('keeps printed PDF page labels', async () => {
+    const pdf = await PDFDocument.create();
+    const font = await pdf.embedFont(StandardFonts.Helvetica);
+    for (let number = 1; number <= 4; number += 1) {
+      const page = pdf.addPage([612, 792]);
+      page.drawText(`Text on sheet ${number} of the booklet.`, { x: 50, y: 600, size: 11, font });
+    }
+    // Two roman-numbered front pages, then arabic numbers from 1.
+    pdf.catalog.set(
+      PDFName.of('PageLabels'),
+      pdf.context.obj({ Nums: [0, { S: 'r' }, 2, { S: 'D', St: 1 }] }),
+    );
+    const document = await parse(await pdf.save(), 'booklet.pdf');
+    expect(document.pages.map((page) => page.label)).toEqual(['i', 'ii', '1', '2']);
+
+    const unlabelled = await parse(await pagedPdf(2), 'plain.pdf');
+    expect(unlabelled.pages.map((page) => page.label)).toEqual([undefined, undefined]);
   });
 
   it('rejects a PDF over the page limit', async () => {

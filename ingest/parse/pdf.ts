@@ -78,9 +78,11 @@ export async function parsePdf(bytes: Uint8Array, options: PdfOptions): Promise<
       );
     }
 
+    // Printed page numbers ("55" for the 83rd page, "iv" in a preface), when the PDF defines them.
+    const labels = await pdf.getPageLabels().catch(() => null);
     pageBlocks.forEach((blocks, index) => {
-      // TODO: printed page labels (pdf.getPageLabels) are not kept, so citations give only the page index.
-      builder.startPage(index + 1);
+      const label = labels?.[index]?.trim();
+      builder.startPage(index + 1, label === '' ? undefined : label);
       if (ocrPages.has(index + 1)) {
         for (const paragraph of splitParagraphs(ocrPages.get(index + 1)!))
           builder.addBlock('paragraph', paragraph);

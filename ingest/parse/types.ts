@@ -3,6 +3,8 @@ export interface PageSpan {
   readonly page: number;
   readonly start: number;
   readonly end: number;
+  /** The page's printed label (a PDF page label such as `55` or `iv`) when it differs from `page`. */
+  readonly label?: string;
 }
 
 export type BlockKind = 'heading' | 'paragraph' | 'list' | 'table' | 'code' | 'quote' | 'row';

@@ -44,7 +44,10 @@ const operations: Record<string, Record<string, Operation>> = {
     },
   },
   '/documents/{id}': {
-    get: { summary: 'A document with its status, error, chunk count and pages' },
+    get: {
+      summary:
+        'A document with its status, error, chunk count and pages (each with its printed label where the PDF has one)',
+    },
     delete: { summary: 'Queue the deletion of a document', role: 'writer', success: 202 },
   },
   '/documents/{id}/chunks': {

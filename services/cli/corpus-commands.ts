@@ -7,7 +7,7 @@ import { DocentError } from '../../core/errors.ts';
 import type { MetadataFilter } from '../../index/store.ts';
 import type { FusionMethod, SearchMode, SearchResult } from '../../retrieval/hybrid-retriever.ts';
 import { startParse } from '../../ingest/pipeline.ts';
-import { DEFAULT_COLLECTION } from '../docent.ts';
+import { DEFAULT_COLLECTION, type Docent } from '../docent.ts';
 import { withDocent } from './context.ts';
 import { positiveInteger } from './options.ts';
 
@@ -82,7 +82,7 @@ export function registerCorpusCommands(program: Command): void {
           } else if (results.length === 0) {
             console.log('No results.');
           }
-          for (const result of results) printResult(result);
+          for (const result of results) printResult(result, pageText(docent, result.documentId, result.page));
         });
       },
     );
@@ -135,8 +135,8 @@ export function registerCorpusCommands(program: Command): void {
           );
           for (const citation of ordered) {
             if (citation.n !== previous) {
-              const page = citation.page === null ? '' : `, page ${citation.page}`;
-              console.log(`[${citation.n}] ${citation.source}${page}`);
+              const page = pageText(docent, citation.documentId, citation.page);
+              console.log(`[${citation.n}] ${citation.source}${page === '' ? '' : `, ${page}`}`);
               previous = citation.n;
             }
             console.log(`    characters ${citation.start}-${citation.end}: "${oneLine(citation.text, 160)}"`);
@@ -383,8 +383,18 @@ function parseJsonObject(text: string, option: string): Record<string, unknown> 
   return value as Record<string, unknown>;
 }
 
-function printResult(result: SearchResult): void {
-  const page = result.page === null ? '' : ` page ${result.page}`;
+/**
+ * Names a page as `page 83`, or `page 83 (printed 55)` when the PDF prints another number on it.
+ * Page numbers count from the first page of the file.
+ */
+function pageText(docent: Docent, documentId: string, page: number | null): string {
+  if (page === null) return '';
+  const label = docent.store.getDocumentPages(documentId).find((span) => span.page === page)?.label;
+  return label === undefined ? `page ${page}` : `page ${page} (printed ${label})`;
+}
+
+function printResult(result: SearchResult, pageName: string): void {
+  const page = pageName === '' ? '' : ` ${pageName}`;
   const ranks = `dense ${result.denseRank ?? '-'}, sparse ${result.sparseRank ?? '-'}`;
   console.log(
     `${result.rank}. ${result.source}${page} [${result.start}-${result.end}] score ${result.score.toFixed(4)} (${ranks})`,

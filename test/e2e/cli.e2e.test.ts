@@ -260,6 +260,11 @@ describe.skipIf(!existsSync(DEBIAN_PDF))(
       expect(reply.citations.length).toBeGreaterThan(0);
       expectCitationsMatchStore(dataDir, reply.citations);
 
+      // The manual's body pages carry printed numbers 28 lower than their place in the file.
+      const search = await docent(['search', 'system wide upgrade', '--mode', 'sparse', '-k', '1'], env);
+      const [, page, printed] = /page (\d+) \(printed (\d+)\)/.exec(search.stdout) ?? [];
+      expect(Number(page) - Number(printed), search.stdout).toBe(28);
+
       // The cited text must be on the cited page of the PDF, read here with pdf.js alone, without Docent's parser.
       const pdf = await openPdf(new Uint8Array(readFileSync(DEBIAN_PDF)));
       try {
