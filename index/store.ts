@@ -345,7 +345,10 @@ export class Store {
    * were just uploaded again and must win over versions uploaded before them.
    */
   requeueAsNewestVersion(id: string): void {
-    this.statements.requeueAsNewestVersion.run(id);
+    this.db.transaction(() => {
+      this.statements.promoteToNewestVersion.run(id);
+      this.statements.setStatus.run('queued', null, null, id);
+    })();
   }
 
   /** Moves a queued or processing document to the newest version of its source name, keeping its status. */
@@ -674,12 +677,6 @@ function prepareStatements(db: Database) {
       `INSERT INTO documents (id, collection_id, source, sha256, size_bytes, status, metadata, source_version)
        VALUES (@id, @collectionId, @source, @sha256, @sizeBytes, 'queued', @metadata,
          (SELECT COALESCE(MAX(source_version), 0) + 1 FROM documents WHERE collection_id = @collectionId AND source = @source))`,
-    ),
-    requeueAsNewestVersion: statement(
-      `UPDATE documents SET status = 'queued', error_code = NULL, error_message = NULL,
-         source_version = (SELECT MAX(other.source_version) + 1 FROM documents other
-           WHERE other.collection_id = documents.collection_id AND other.source = documents.source),
-         updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?`,
     ),
     promoteToNewestVersion: statement(
       `UPDATE documents SET

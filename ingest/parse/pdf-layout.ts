@@ -314,10 +314,11 @@ export function buildBlocks(lines: readonly Line[], bodySize: number): LayoutBlo
     const text = lineText(line);
     return line.size >= bodySize * 1.15 && text.length <= 200 && /\p{L}/u.test(text);
   };
-  const rows = markTableRows(lines, isHeading);
+  const headings = lines.map(isHeading);
+  const rows = markTableRows(lines, headings);
   for (const [index, line] of lines.entries()) {
     const text = lineText(line);
-    const heading = isHeading(line);
+    const heading = headings[index] === true;
 
     // Lines set entirely in a monospaced font are code; their indentation is kept.
     if (line.monospace) {
@@ -456,21 +457,21 @@ function codeText(lines: readonly Line[]): string {
  * Marks the lines that are table rows. First, a line of two or more segments aligned with such a
  * neighbour is a row. Then, repeatedly, a line of two or more segments next to a row is one too,
  * because a cell spanning two rows sits between their baselines and aligns with neither. Heading
- * lines are never rows.
+ * lines are never rows, nor the neighbours that rows align with.
  */
-function markTableRows(lines: readonly Line[], isHeading: (line: Line) => boolean): boolean[] {
-  const candidate = (line: Line | undefined): Line | undefined =>
-    line === undefined || isHeading(line) ? undefined : line;
+function markTableRows(lines: readonly Line[], headings: readonly boolean[]): boolean[] {
+  const candidate = (index: number): Line | undefined =>
+    headings[index] === true ? undefined : lines[index];
   const rows = lines.map(
     (line, index) =>
-      candidate(line) !== undefined &&
-      (isTableRow(line, candidate(lines[index - 1])) || isTableRow(line, candidate(lines[index + 1]))),
+      headings[index] !== true &&
+      (isTableRow(line, candidate(index - 1)) || isTableRow(line, candidate(index + 1))),
   );
   let changed = true;
   while (changed) {
     changed = false;
     lines.forEach((line, index) => {
-      if (rows[index] === true || line.segments.length < 2 || isHeading(line)) return;
+      if (rows[index] === true || line.segments.length < 2 || headings[index] === true) return;
       if (rows[index - 1] === true || rows[index + 1] === true) {
         rows[index] = true;
         changed = true;

@@ -5,6 +5,7 @@ import cliProgress from 'cli-progress';
 import { Option, type Command } from 'commander';
 import { DocentError } from '../../core/errors.ts';
 import type { MetadataFilter } from '../../index/store.ts';
+import type { PageSpan } from '../../ingest/parse/types.ts';
 import type { FusionMethod, SearchMode, SearchResult } from '../../retrieval/hybrid-retriever.ts';
 import { startParse } from '../../ingest/pipeline.ts';
 import { DEFAULT_COLLECTION, type Docent } from '../docent.ts';
@@ -82,7 +83,8 @@ export function registerCorpusCommands(program: Command): void {
           } else if (results.length === 0) {
             console.log('No results.');
           }
-          for (const result of results) printResult(result, pageText(docent, result.documentId, result.page));
+          const pageName = pageNamer(docent);
+          for (const result of results) printResult(result, pageName(result.documentId, result.page));
         });
       },
     );
@@ -130,13 +132,15 @@ export function registerCorpusCommands(program: Command): void {
           if (answer.citations.length > 0) console.log('\nSources:');
           // A source quoted in several places is listed once, with one line per quoted span.
           let previous: number | undefined;
+          const pageName = pageNamer(docent);
           const ordered = [...answer.citations].sort(
             (left, right) => left.n - right.n || left.start - right.start,
           );
           for (const citation of ordered) {
             if (citation.n !== previous) {
-              const page = pageText(docent, citation.documentId, citation.page);
-              console.log(`[${citation.n}] ${citation.source}${page === '' ? '' : `, ${page}`}`);
+              const page = pageName(citation.documentId, citation.page);
+              const where = page === '' ? citation.source : `${citation.source}, ${page}`;
+              console.log(`[${citation.n}] ${where}`);
               previous = citation.n;
             }
             console.log(`    characters ${citation.start}-${citation.end}: "${oneLine(citation.text, 160)}"`);
@@ -384,13 +388,21 @@ function parseJsonObject(text: string, option: string): Record<string, unknown> 
 }
 
 /**
- * Names a page as `page 83`, or `page 83 (printed 55)` when the PDF prints another number on it.
- * Page numbers count from the first page of the file.
+ * Returns a function that names a page as `page 83`, or `page 83 (printed 55)` when the PDF
+ * prints another number on it. Each document's pages are read once.
  */
-function pageText(docent: Docent, documentId: string, page: number | null): string {
-  if (page === null) return '';
-  const label = docent.store.getDocumentPages(documentId).find((span) => span.page === page)?.label;
-  return label === undefined ? `page ${page}` : `page ${page} (printed ${label})`;
+function pageNamer(docent: Docent): (documentId: string, page: number | null) => string {
+  const pagesByDocument = new Map<string, PageSpan[]>();
+  return (documentId, page) => {
+    if (page === null) return '';
+    let pages = pagesByDocument.get(documentId);
+    if (pages === undefined) {
+      pages = docent.store.getDocumentPages(documentId);
+      pagesByDocument.set(documentId, pages);
+    }
+    const label = pages.find((span) => span.page === page)?.label;
+    return label === undefined ? `page ${page}` : `page ${page} (printed ${label})`;
+  };
 }
 
 function printResult(result: SearchResult, pageName: string): void {
