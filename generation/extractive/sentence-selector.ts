@@ -164,7 +164,8 @@ function isMostlyCharacterTokens(text: string): boolean {
 function collectCandidates(sources: readonly SourceChunk[]): Candidate[] {
   const candidates: Candidate[] = [];
   sources.forEach((source, rank) => {
-    // A heading inside the chunk text ("2.3.5 System wide upgrade") is a label, not an answer.
+    // A heading inside the chunk text ("2.3.5 System wide upgrade") only names its section,
+    // so it is never quoted.
     const headings = new Set(source.headingPath.map((heading) => heading.trim()));
     for (const sentence of splitSentences(source.text)) {
       const terms = tokenize(sentence.text)
